@@ -1,0 +1,56 @@
+"""osl: Linux network sandboxes (the Python counterpart of libnetwork's ``osl`` package).
+
+Importing ``osl`` is cheap: the names below are loaded from their submodules on first use
+(``osl.NetNS`` imports ``osl.netns``, which loads the native layer).  Subpackages such as
+``osl.netlink`` are imported the usual way.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> submodule that defines it
+_LAZY = {
+    "NetNS": "osl.netns",
+    "NamespaceRestoreError": "osl.netns",
+    "bind_netns": "osl.netns",
+    "create_netns": "osl.netns",
+    "gc": "osl.netns",
+    "generate_key": "osl.netns",
+    "netns_dir": "osl.netns",
+    "pending_removals": "osl.netns",
+    "prepare_netns_dir": "osl.netns",
+    "remove_netns": "osl.netns",
+    "native_mode": "osl._sys",
+}
+
+__all__ = [
+    "NamespaceRestoreError",
+    "NetNS",
+    "__version__",
+    "bind_netns",
+    "create_netns",
+    "gc",
+    "generate_key",
+    "native_mode",
+    "netns_dir",
+    "pending_removals",
+    "prepare_netns_dir",
+    "remove_netns",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'osl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
