@@ -1,0 +1,728 @@
+"""Netlink attributes (TLVs): one mechanism shared by every message family.
+
+An attribute *space* is a table ``type -> (name, kind)``; a *kind* knows how one value is
+read from and written to bytes. Declaring a new attribute is one line in a space. Decoding
+checks every attribute's framing and size up front (so a message that decodes is sound) and
+parses leaf values only when they are read. Attributes the space does not know are kept as
+raw bytes with their type (flags included) and written back unchanged.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import namedtuple
+from collections.abc import Iterable, Iterator, Mapping
+from functools import partial
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from operator import attrgetter
+from typing import Any, Union
+
+from .errors import DecodeError
+
+NLA_F_NESTED = 0x8000
+NLA_F_NET_BYTEORDER = 0x4000
+NLA_TYPE_MASK = 0x3FFF
+NLA_HDRLEN = 4
+#: Deepest nesting the decoder follows; deeper input is a DecodeError, never a RecursionError.
+MAX_DEPTH = 16
+
+_HDR = struct.Struct("=HH")
+_PAD = (b"", b"\0\0\0", b"\0\0", b"\0")  # indexed by length & 3
+_LAZY = object()  # value not parsed yet: parse the kept raw bytes on first read
+
+
+def align4(n: int) -> int:
+    return (n + 3) & ~3
+
+
+# --------------------------------------------------------------------------- kinds
+
+
+class Malformed(bytes):
+    """The raw value of a known attribute whose length does not fit its kind (another kernel
+    version's layout); written back unchanged."""
+
+    def __repr__(self) -> str:
+        return f"Malformed({bytes(self)!r})"
+
+
+class Kind:
+    """How one attribute value is parsed from, and emitted to, bytes."""
+
+    name = "raw"
+    sizes: frozenset | None = None  # allowed exact lengths, or None for any length
+    min_size = 0
+    eager = False  # parsed while decoding (nested kinds), not on first read
+
+    def parse(self, raw: bytes, depth: int) -> Any:
+        return raw
+
+    def emit(self, value: Any) -> bytes:
+        return value
+
+    def coerce(self, value: Any) -> Any:
+        """Check and convert a caller's value; ValueError/TypeError if it cannot be emitted."""
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return bytes(value)
+        raise TypeError(f"{self.name} attribute needs bytes, not {type(value).__name__}")
+
+    def jsonable(self, value: Any) -> Any:
+        return value.hex() if isinstance(value, bytes) else value
+
+    def show(self, value: Any) -> str:
+        return value.hex() if isinstance(value, bytes) else str(value)
+
+
+RAW = Kind()
+
+
+class Int(Kind):
+    """A fixed-width integer; ``>`` formats are big-endian (network byte order)."""
+
+    def __init__(self, fmt: str, name: str):
+        self.name = name
+        self._struct = struct.Struct(fmt if fmt[0] in "<>=!" else "=" + fmt)
+        self.sizes = frozenset((self._struct.size,))
+        bits = self._struct.size * 8
+        signed = fmt[-1].islower()
+        self._lo = -(1 << (bits - 1)) if signed else 0
+        self._hi = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+        self.emit = self._struct.pack  # type: ignore[method-assign]
+        self.coerce = _int_coercer(self._lo, self._hi, self.coerce)  # type: ignore[method-assign]
+
+    def parse(self, raw: bytes, depth: int) -> int:
+        return self._struct.unpack(raw)[0]
+
+    def coerce(self, value: Any) -> int:
+        if type(value) is int and self._lo <= value <= self._hi:
+            return value
+        if type(value) is not int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{self.name} attribute needs an int, not {type(value).__name__}")
+            value = int(value)
+        if not self._lo <= value <= self._hi:
+            raise ValueError(f"{value} does not fit {self.name}")
+        return value
+
+
+def _int_coercer(lo: int, hi: int, slow: Any) -> Any:
+    def coerce(value: Any) -> int:
+        if type(value) is int and lo <= value <= hi:
+            return value
+        return slow(value)
+
+    return coerce
+
+
+U8, U16, U32, U64 = Int("B", "u8"), Int("H", "u16"), Int("I", "u32"), Int("Q", "u64")
+S8, S32 = Int("b", "s8"), Int("i", "s32")
+BE16, BE32 = Int(">H", "be16"), Int(">I", "be32")
+
+
+class Flag(Kind):
+    """A zero-length attribute whose presence means true."""
+
+    name = "flag"
+    sizes = frozenset((0,))
+
+    def parse(self, raw: bytes, depth: int) -> bool:
+        return True
+
+    def emit(self, value: bool) -> bytes:
+        return b""
+
+    def coerce(self, value: Any) -> bool:
+        if value is not True:
+            raise ValueError("a flag attribute is present (True) or left out")
+        return True
+
+
+FLAG = Flag()
+
+
+class String(Kind):
+    """A NUL-terminated string; the value ends at the first NUL."""
+
+    name = "string"
+
+    def parse(self, raw: bytes, depth: int) -> str:
+        end = raw.find(b"\0")
+        return (raw if end < 0 else raw[:end]).decode("utf-8", "surrogateescape")
+
+    def emit(self, value: str) -> bytes:
+        return value.encode("utf-8", "surrogateescape") + b"\0"
+
+    def coerce(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise TypeError(f"string attribute needs a str, not {type(value).__name__}")
+        if "\0" in value:
+            raise ValueError(f"string attribute value {value!r} contains NUL")
+        return str(value)
+
+    def show(self, value: str) -> str:
+        return repr(value) if (not value or " " in value or "=" in value) else value
+
+
+STRING = String()
+
+
+def _fast_v4(raw: bytes) -> IPv4Address:
+    addr = _new_address(IPv4Address)
+    addr._ip = _from_bytes(raw, "big")
+    return addr
+
+
+def _fast_v6(raw: bytes) -> IPv6Address:
+    addr = _new_address(IPv6Address)
+    addr._ip = _from_bytes(raw, "big")
+    addr._scope_id = None
+    return addr
+
+
+_new_address = object.__new__
+_from_bytes = int.from_bytes
+# The public constructors validate again what the decoder checked already, and cost several
+# times more; use the fast path only while it builds the very same objects.
+try:
+    _V4, _V6 = b"\xc0\x00\x02\x01", b" \x01\r\xb8" + bytes(11) + b"\x01"
+    if _fast_v4(_V4) != IPv4Address(_V4) or str(_fast_v6(_V6)) != str(IPv6Address(_V6)):
+        raise TypeError
+except (AttributeError, TypeError):  # pragma: no cover - another ipaddress implementation
+    _fast_v4, _fast_v6 = IPv4Address, IPv6Address  # type: ignore[assignment]
+
+
+class IP(Kind):
+    """An IPv4 (4 bytes) or IPv6 (16 bytes) address, as an ``ipaddress`` object."""
+
+    name = "ip"
+    sizes = frozenset((4, 16))
+    emit = staticmethod(attrgetter("packed"))
+
+    def parse(self, raw: bytes, depth: int) -> IPv4Address | IPv6Address:
+        if len(raw) == 4:
+            addr = _new_address(IPv4Address)
+            addr._ip = _from_bytes(raw, "big")
+            return addr
+        return _fast_v6(raw)
+
+    if _fast_v4 is IPv4Address:  # pragma: no cover - the fast path was refused above
+
+        def parse(self, raw: bytes, depth: int) -> IPv4Address | IPv6Address:
+            return IPv4Address(raw) if len(raw) == 4 else IPv6Address(raw)
+
+    def coerce(self, value: Any) -> IPv4Address | IPv6Address:
+        if type(value) is IPv4Address or type(value) is IPv6Address:
+            return value
+        if isinstance(value, (IPv4Address, IPv6Address)):
+            return ip_address(int(value)) if value.version == 4 else IPv6Address(int(value))
+        if isinstance(value, bytes) and len(value) in (4, 16):
+            return self.parse(value, 0)
+        if isinstance(value, str):
+            return ip_address(value)
+        raise TypeError(f"ip attribute needs an address, not {value!r}")
+
+    def jsonable(self, value: Any) -> str:
+        return str(value)
+
+
+IPADDR = IP()
+
+
+class IPv4(IP):
+    """An IPv4 address only (a ``struct in_addr``)."""
+
+    name = "ipv4"
+    sizes = frozenset((4,))
+
+    def coerce(self, value: Any) -> IPv4Address:
+        value = super().coerce(value)
+        if value.version != 4:
+            raise ValueError(f"{value} is not an IPv4 address")
+        return value
+
+
+class IPv6(IP):
+    """An IPv6 address only (a ``struct in6_addr``)."""
+
+    name = "ipv6"
+    sizes = frozenset((16,))
+
+    def coerce(self, value: Any) -> IPv6Address:
+        value = super().coerce(value)
+        if value.version != 6:
+            raise ValueError(f"{value} is not an IPv6 address")
+        return value
+
+
+IPV4, IPV6 = IPv4(), IPv6()
+
+
+def format_lladdr(raw: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+def parse_lladdr(text: str) -> bytes:
+    """``"02:42:c0:00:02:0a"`` -> bytes; ValueError on anything else."""
+    if not isinstance(text, str):
+        raise TypeError(f"a link-layer address is a str like 02:42:c0:00:02:0a, not {text!r}")
+    if text == "":
+        return b""
+    parts = text.split(":")
+    try:
+        if any(len(p) != 2 for p in parts):
+            raise ValueError
+        return bytes(int(p, 16) for p in parts)
+    except ValueError:
+        raise ValueError(f"bad link-layer address {text!r}") from None
+
+
+class LLAddr(Kind):
+    """A link-layer address (usually a 6-byte MAC) as lower-case ``aa:bb:..`` text."""
+
+    name = "lladdr"
+
+    def parse(self, raw: bytes, depth: int) -> str:
+        return format_lladdr(raw)
+
+    def emit(self, value: str) -> bytes:
+        return parse_lladdr(value)
+
+    def coerce(self, value: Any) -> str:
+        if isinstance(value, bytes):
+            return format_lladdr(value)
+        return format_lladdr(parse_lladdr(value))
+
+
+LLADDR = LLAddr()
+
+
+class Struct(Kind):
+    """A fixed C struct, as a named tuple. Longer input keeps its unknown tail (``tail``)."""
+
+    def __init__(self, name: str, fmt: str, fields: str):
+        self.name = name
+        self._struct = struct.Struct(fmt if fmt[0] in "<>=!" else "=" + fmt)
+        self.min_size = self._struct.size
+        self.type = namedtuple(name, fields.split() + ["tail"], defaults=(b"",))
+
+    def parse(self, raw: bytes, depth: int) -> tuple:
+        n = self.min_size
+        return self.type(*self._struct.unpack_from(raw), raw[n:])
+
+    def emit(self, value: tuple) -> bytes:
+        return self._struct.pack(*value[:-1]) + value[-1]
+
+    def coerce(self, value: Any) -> tuple:
+        if isinstance(value, Mapping):
+            value = self.type(**value)
+        elif not isinstance(value, self.type):
+            value = self.type(*value)
+        try:
+            self._struct.pack(*value[:-1])
+        except struct.error as e:
+            raise ValueError(f"bad {self.name} value {value!r}: {e}") from None
+        if not isinstance(value[-1], bytes):
+            raise TypeError(f"{self.name}.tail must be bytes")
+        return value
+
+    def jsonable(self, value: tuple) -> dict:
+        d = {k: v.hex() if isinstance(v, bytes) else v for k, v in value._asdict().items()}
+        if not d["tail"]:
+            del d["tail"]
+        return d
+
+    def show(self, value: tuple) -> str:
+        return "{" + " ".join(f"{k}={v}" for k, v in self.jsonable(value).items()) + "}"
+
+
+class Nested(Kind):
+    """A set of attributes of another space, nested inside this one."""
+
+    name = "nested"
+    eager = True
+
+    def __init__(self, space: Space):
+        self.space = space
+
+    def parse(self, raw: bytes, depth: int) -> Attrs:
+        return decode_attrs(self.space, raw, 0, len(raw), depth)
+
+    def emit(self, value: Attrs) -> bytes:
+        return value.encode()
+
+    def coerce(self, value: Any) -> Attrs:
+        if isinstance(value, Attrs) and value.space is self.space:
+            return value
+        return Attrs(self.space, value)
+
+    def jsonable(self, value: Attrs) -> Any:
+        return value.to_dict()
+
+    def show(self, value: Attrs) -> str:
+        return "{" + str(value) + "}"
+
+
+class Switch(Kind):
+    """Nested attributes whose space is chosen by a sibling's value (``IFLA_INFO_DATA`` by
+    ``IFLA_INFO_KIND``). Without a known sibling value the attribute stays raw bytes."""
+
+    name = "switch"
+
+    def __init__(self, key: str, spaces: Mapping[Any, Space]):
+        self.key = key
+        self.spaces = dict(spaces)
+
+    def emit(self, value: Any) -> bytes:
+        return value if isinstance(value, bytes) else value.encode()
+
+    def choose(self, sibling: Any) -> Kind | None:
+        space = self.spaces.get(sibling)
+        return None if space is None else Nested(space)
+
+
+# --------------------------------------------------------------------------- spaces
+
+
+class Space:
+    """An attribute space: a table of ``type -> (name, kind[, flags])``.
+
+    ``flags`` are the type bits (NLA_F_NESTED) a new attribute of that name is given, matching
+    what the kernel itself emits for it.
+    """
+
+    def __init__(self, name: str, table: Mapping[int, tuple] | None = None):
+        self.name = name
+        self.specs: dict = {}  # type -> (name, kind, sizes, min_size, eager, is_switch)
+        self.types: dict = {}  # name -> type | default flags
+        self.kinds: dict = {}  # type -> kind
+        self.emitters: dict = {}  # type -> kind.emit
+        self.coercers: dict = {}  # name -> (type | flags, kind.coerce, is_switch)
+        self.tlvs: dict = {}  # type | flags -> value -> whole padded TLV, for native ints
+        self.fixed: dict = {}  # type -> allowed sizes, for plain leaf kinds read lazily
+        if table:
+            self.define(table)
+
+    def define(self, table: Mapping[int, tuple]) -> Space:
+        for t, spec in table.items():
+            name, kind = spec[0], spec[1]
+            flags = spec[2] if len(spec) > 2 else 0
+            switch = type(kind) is Switch
+            self.specs[t] = (name, kind, kind.sizes, kind.min_size, kind.eager, switch)
+            self.types[name] = t | flags
+            self.kinds[t] = kind
+            self.emitters[t] = kind.emit
+            if kind.sizes is not None and not kind.eager and not switch:
+                self.fixed[t] = kind.sizes
+            self.coercers[name] = (t | flags, kind.coerce, switch)
+            fmt = kind._struct.format if isinstance(kind, Int) else ""
+            if fmt[:1] == "=":
+                n = 4 + kind._struct.size
+                tlv = struct.Struct("=HH" + fmt[1:] + "x" * ((-n) & 3))
+                self.tlvs[t | flags] = partial(tlv.pack, n, t | flags)
+        return self
+
+    def coercer(self, key: str | int) -> tuple:
+        """``(type, coerce, is_switch)`` for an attribute name or type number."""
+        c = self.coercers.get(key) if type(key) is str else None
+        if c is not None:
+            return c
+        if type(key) is not int:
+            raise KeyError(f"{self.name} has no attribute {key!r}")
+        if not 0 <= key <= 0xFFFF:
+            raise ValueError(f"attribute type {key} out of range")
+        kind = self.kinds.get(key & NLA_TYPE_MASK, RAW)
+        return (key, kind.coerce, type(kind) is Switch)
+
+    def type_of(self, key: str | int) -> int:
+        return self.coercer(key)[0]
+
+    def name_of(self, t: int) -> str | int:
+        spec = self.specs.get(t & NLA_TYPE_MASK)
+        return t if spec is None else spec[0]
+
+    def __repr__(self) -> str:
+        return f"<Space {self.name}>"
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0) -> Attrs:
+    """Decode the attributes in ``data[start:end]``; DecodeError unless all are sound.
+
+    Framing and sizes are checked here; leaf values are parsed when first read.
+    """
+    if depth > MAX_DEPTH:
+        raise DecodeError(f"attributes nested deeper than {MAX_DEPTH}")
+    types: list = []
+    offs: list = []
+    add_type = types.append
+    add_off = offs.append
+    fixed = space.fixed
+    unpack = _HDR.unpack_from
+    special = None  # indexes of attributes that need more than a size check
+    off = start
+    while off < end:
+        if end - off < NLA_HDRLEN:
+            raise DecodeError(
+                f"{space.name}: {end - off} trailing bytes, too short for an attribute"
+            )
+        ln, t = unpack(data, off)
+        if ln < NLA_HDRLEN or off + ln > end:
+            raise DecodeError(
+                f"{space.name}: attribute type {t} at offset {off} has bad length {ln}"
+            )
+        sizes = fixed.get(t)
+        if sizes is not None:
+            if ln - 4 not in sizes:
+                special = (special or []) + [len(types)]
+        elif t & NLA_TYPE_MASK in space.specs:
+            special = (special or []) + [len(types)]
+        add_type(t)
+        add_off(off)
+        off += (ln + 3) & ~3
+    attrs = _new_attrs(Attrs)
+    attrs.space = space
+    attrs._types = types
+    attrs._data = data
+    attrs._offs = offs
+    attrs._vals = None
+    if special:
+        attrs._vals = vals = [_LAZY] * len(types)
+        specs = space.specs
+        switches = []
+        for i in special:
+            _name, kind, sizes, min_size, eager, switch = specs[types[i] & NLA_TYPE_MASK]
+            raw = attrs._raw(i)
+            if (len(raw) not in sizes) if sizes is not None else (len(raw) < min_size):
+                vals[i] = Malformed(raw)
+            elif eager:
+                vals[i] = kind.parse(raw, depth + 1)
+            elif switch:
+                switches.append((i, kind, raw))
+        for i, kind, raw in switches:
+            chosen = kind.choose(attrs.get(kind.key))
+            vals[i] = raw if chosen is None else chosen.parse(raw, depth + 1)
+    return attrs
+
+
+_new_attrs = object.__new__
+_LEN = struct.Struct("=H")
+
+# --------------------------------------------------------------------------- container
+
+Pairs = Union[Mapping[Union[str, int], Any], Iterable[tuple]]
+
+
+class Attrs:
+    """An ordered list of attributes of one space; read by name like a mapping.
+
+    Build from a mapping or ``(name_or_type, value)`` pairs; values are checked and converted
+    on construction. Repeated attributes are kept in order (``getall``). Treat as immutable.
+    """
+
+    # _types[i]: the type of attribute i, flags included; _vals[i]: its value, or _LAZY until
+    # read. Decoded attributes also keep the bytes (_data) and each TLV's offset (_offs).
+    __slots__ = ("_data", "_offs", "_types", "_vals", "space")
+
+    def __init__(self, space: Space, items: Pairs | None = None):
+        self.space = space
+        self._types = types = []
+        self._vals = vals = []
+        self._data = self._offs = None
+        if items is None:
+            return
+        if type(items) is dict or isinstance(items, Mapping):
+            items = items.items()
+        elif isinstance(items, Attrs):
+            items = items.typed_items()
+        coercers = space.coercers
+        switches = None
+        for key, value in items:
+            if value is None:
+                continue
+            c = coercers.get(key) if type(key) is str else None
+            t, coerce, switch = c if c is not None else space.coercer(key)
+            if switch:
+                switches = (switches or []) + [(len(types), value)]
+            elif type(value) is not Malformed:
+                try:
+                    value = coerce(value)
+                except (TypeError, ValueError) as e:
+                    raise type(e)(f"{space.name} {space.name_of(t)}: {e}") from None
+            types.append(t)
+            vals.append(value)
+        for i, value in switches or ():
+            kind = space.kinds[types[i] & NLA_TYPE_MASK]
+            if isinstance(value, (bytes, bytearray, memoryview)):
+                vals[i] = bytes(value)
+                continue
+            key = self.get(kind.key)
+            chosen = kind.choose(key)
+            if chosen is None:
+                raise ValueError(f"{space.name}: no attribute set is known for {kind.key}={key!r}")
+            vals[i] = chosen.coerce(value)
+
+    # reading -----------------------------------------------------------------
+    def _raw(self, i: int) -> bytes:
+        off = self._offs[i]
+        return self._data[off + 4 : off + _LEN.unpack_from(self._data, off)[0]]
+
+    def _value(self, i: int) -> Any:
+        vals = self._vals
+        if vals is None:
+            vals = self._vals = [_LAZY] * len(self._types)
+        value = vals[i]
+        if value is _LAZY:
+            kind = self.space.kinds.get(self._types[i] & NLA_TYPE_MASK, RAW)
+            data = self._data
+            off = self._offs[i]
+            value = vals[i] = kind.parse(data[off + 4 : off + _LEN.unpack_from(data, off)[0]], 0)
+        return value
+
+    def _index(self, key: str | int) -> int:
+        """The index of the first attribute ``key``, or -1."""
+        if type(key) is str:
+            t = self.space.types.get(key)
+            if t is None:
+                return -1
+        else:
+            t = key
+        types = self._types
+        if t in types:
+            return types.index(t)
+        t &= NLA_TYPE_MASK  # the same type sent with other flag bits
+        for v in (
+            t,
+            t | NLA_F_NESTED,
+            t | NLA_F_NET_BYTEORDER,
+            t | NLA_F_NESTED | NLA_F_NET_BYTEORDER,
+        ):
+            if v in types:
+                return types.index(v)
+        return -1
+
+    def get(self, key: str | int, default: Any = None) -> Any:
+        """The first value of attribute ``key`` (a name or a type number), or ``default``."""
+        # the hot path of every reader: inlined _index and _value
+        t = self.space.types.get(key, -1) if type(key) is str else key
+        types = self._types
+        if t in types:
+            i = types.index(t)
+        else:
+            i = self._index(key)
+            if i < 0:
+                return default
+        vals = self._vals
+        if vals is not None:
+            value = vals[i]
+            if value is not _LAZY:
+                return value
+        return self._value(i)
+
+    def __getitem__(self, key: str | int) -> Any:
+        i = self._index(key)
+        if i < 0:
+            raise KeyError(key)
+        return self._value(i)
+
+    def __contains__(self, key: str | int) -> bool:
+        return self._index(key) >= 0
+
+    def getall(self, key: str | int) -> list:
+        """Every value of attribute ``key``, in order."""
+        t = self.space.type_of(key) & NLA_TYPE_MASK
+        return [self._value(i) for i, x in enumerate(self._types) if x & NLA_TYPE_MASK == t]
+
+    def items(self) -> list:
+        """``(name, value)`` pairs in order; an unknown attribute is ``(type, raw bytes)``."""
+        name_of = self.space.name_of
+        return [(name_of(t), self._value(i)) for i, t in enumerate(self._types)]
+
+    def typed_items(self) -> list:
+        """``(type, value)`` pairs in order, the type with its NLA_F_* flag bits."""
+        return [(t, self._value(i)) for i, t in enumerate(self._types)]
+
+    def keys(self) -> list:
+        name_of = self.space.name_of
+        return [name_of(t) for t in self._types]
+
+    def __iter__(self) -> Iterator:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self._types)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Attrs):
+            return NotImplemented
+        return self.space is other.space and self.typed_items() == other.typed_items()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # writing -----------------------------------------------------------------
+    def encode(self) -> bytes:
+        """The attributes as bytes, each padded to 4 bytes."""
+        emitters = self.space.emitters
+        tlvs = self.space.tlvs
+        pack = _HDR.pack
+        out: list = []
+        append = out.append
+        vals = self._vals if self._data is None else [self._value(i) for i in range(len(self))]
+        for t, value in zip(self._types, vals):
+            tlv = tlvs.get(t)
+            if tlv is not None and type(value) is not Malformed:
+                append(tlv(value))
+                continue
+            emit = emitters.get(t & NLA_TYPE_MASK)
+            data = value if emit is None or type(value) is Malformed else emit(value)
+            n = len(data) + 4
+            if n > 0xFFFF:
+                raise ValueError(f"{self.space.name} {self.space.name_of(t)}: value too long")
+            append(pack(n, t))
+            append(data)
+            if n & 3:
+                append(_PAD[n & 3])
+        return b"".join(out)
+
+    # showing -----------------------------------------------------------------
+    def _kind(self, t: int, value: Any) -> Kind:
+        if type(value) is Malformed:
+            return RAW
+        kind = self.space.kinds.get(t & NLA_TYPE_MASK, RAW)
+        if type(kind) is Switch:
+            return Nested(value.space) if isinstance(value, Attrs) else RAW
+        return kind
+
+    def to_dict(self) -> dict:
+        """Plain values for JSON: names to values, a list where a name repeats."""
+        pairs = []
+        for t, value in self.typed_items():
+            name = self.space.name_of(t)
+            key = name if isinstance(name, str) else f"type_{t}"
+            pairs.append((key, self._kind(t, value).jsonable(value)))
+        keys = [k for k, _ in pairs]
+        out: dict = {}
+        for key, value in pairs:
+            if keys.count(key) > 1:
+                out.setdefault(key, []).append(value)
+            else:
+                out[key] = value
+        return out
+
+    def show(self, hidden: Iterable[str] = ()) -> str:
+        """``name=value`` words, leaving out the names in ``hidden``."""
+        parts = []
+        for t, value in self.typed_items():
+            name = self.space.name_of(t)
+            if name in hidden:
+                continue
+            key = name if isinstance(name, str) else f"type_{t}"
+            parts.append(f"{key}={self._kind(t, value).show(value)}")
+        return " ".join(parts)
+
+    def __str__(self) -> str:
+        return self.show()
+
+    def __repr__(self) -> str:
+        return f"<{self.space.name} {self}>"
