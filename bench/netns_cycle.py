@@ -5,7 +5,8 @@
 
 One cycle is ``osl.netns.create_netns(key)`` (key file, a thread that unshares and
 bind-mounts) followed by ``osl.netns.remove_netns(key)`` (unmount, unlink).  A second row
-times one ``with ns.entered(): pass`` (open own ns, setns there, setns back, verify).
+times one ``with ns.entered(): pass`` (open own ns, setns there, setns back, verify), a
+third one no-op native call (``unshare(0)``), which isolates the cost of the FFI path.
 
 Each mode runs in its own worker process (``OSL_NATIVE=api`` / ``abi``), in the order
 api, abi, abi, api to cancel drift (the kernel frees namespaces asynchronously); every
@@ -29,6 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ENTER_BATCH = 1000  # enter/exit pairs per sample (one is too short to time alone)
+CALL_BATCH = 10000  # native calls per sample
 
 
 def worker(mode: str, repeats: int, warmup: int) -> None:
@@ -58,7 +60,15 @@ def worker(mode: str, repeats: int, warmup: int) -> None:
                 enter.append((t1 - t0) / ENTER_BATCH)
     netns.remove_netns(key)
     assert netns.gc() == [] and not os.path.exists(key)
-    json.dump({"mode": mode, "cycle": cycle, "enter": enter}, sys.stdout)
+    call = []
+    for i in range(warmup + repeats):
+        t0 = time.perf_counter()
+        for _ in range(CALL_BATCH):
+            _sys.unshare(0)  # a no-op system call through the wrapper: the FFI cost
+        t1 = time.perf_counter()
+        if i >= warmup:
+            call.append((t1 - t0) / CALL_BATCH)
+    json.dump({"mode": mode, "cycle": cycle, "enter": enter, "call": call}, sys.stdout)
 
 
 def isolate() -> None:
@@ -89,7 +99,7 @@ def main() -> int:
     base = tempfile.mkdtemp(prefix="osl-bench-")
     subprocess.run(["mount", "-t", "tmpfs", "osl-bench", base], check=True)
     samples: dict[str, dict[str, list[float]]] = {
-        m: {"cycle": [], "enter": []} for m in ("api", "abi")
+        m: {"cycle": [], "enter": [], "call": []} for m in ("api", "abi")
     }
     try:
         env = dict(os.environ, OSL_NETNS_DIR=os.path.join(base, "netns"))
@@ -103,7 +113,7 @@ def main() -> int:
                 text=True,
             ).stdout
             result = json.loads(out)
-            for what in ("cycle", "enter"):
+            for what in ("cycle", "enter", "call"):
                 samples[mode][what] += result[what]
     except subprocess.CalledProcessError as e:
         print(e.stderr, file=sys.stderr)
@@ -117,7 +127,11 @@ def main() -> int:
         f"osl namespace timings, {n} samples per mode after warm-up (kernel {os.uname().release})"
     )
     print(f"{'operation':<34}{'mode':<6}{'median':>13}{'min':>13}{'max':>13}{'abi/api':>9}")
-    labels = {"cycle": "create+bind-mount+destroy cycle", "enter": "entered() enter+exit"}
+    labels = {
+        "cycle": "create+bind-mount+destroy cycle",
+        "enter": "entered() enter+exit",
+        "call": "native call: unshare(0)",
+    }
     for what, label in labels.items():
         med = {m: statistics.median(samples[m][what]) for m in ("api", "abi")}
         for m in ("api", "abi"):
