@@ -9,6 +9,7 @@ raw bytes with their type (flags included) and written back unchanged.
 
 from __future__ import annotations
 
+import re
 import struct
 from collections import namedtuple
 from collections.abc import Iterable, Iterator, Mapping
@@ -157,6 +158,10 @@ class String(Kind):
             raise TypeError(f"string attribute needs a str, not {type(value).__name__}")
         if "\0" in value:
             raise ValueError(f"string attribute value {value!r} contains NUL")
+        try:
+            value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError as e:
+            raise ValueError(f"string attribute value {value!r} cannot be encoded: {e}") from None
         return str(value)
 
     def show(self, value: str) -> str:
@@ -303,6 +308,13 @@ class Struct(Kind):
         self.name = name
         self._struct = struct.Struct(fmt if fmt[0] in "<>=!" else "=" + fmt)
         self.min_size = self._struct.size
+        #: one struct code per field ("I", "2s", ...), for checks and generators
+        self._codes = []
+        for count, code in re.findall(r"(\d*)([a-zA-Z?])", self._struct.format.lstrip("<>=!@")):
+            if code == "s":
+                self._codes.append(count + code)
+            elif code != "x":
+                self._codes += [code] * int(count or 1)
         self.type = namedtuple(name, fields.split() + ["tail"], defaults=(b"",))
 
     def parse(self, raw: bytes, depth: int) -> tuple:
@@ -318,8 +330,13 @@ class Struct(Kind):
         elif not isinstance(value, self.type):
             value = self.type(*value)
         try:
-            self._struct.pack(*value[:-1])
-        except struct.error as e:
+            if self._struct.pack(*value[:-1]) and any(
+                len(v) != int(c[:-1] or 1)
+                for v, c in zip(value[:-1], self._codes)
+                if isinstance(v, bytes)
+            ):
+                raise struct.error("a byte-string field has the wrong length")
+        except (struct.error, TypeError) as e:
             raise ValueError(f"bad {self.name} value {value!r}: {e}") from None
         if not isinstance(value[-1], bytes):
             raise TypeError(f"{self.name}.tail must be bytes")

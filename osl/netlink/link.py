@@ -355,7 +355,10 @@ class LinkPeer(Kind):
 
     def coerce(self, value: Any) -> LinkMessage:
         if isinstance(value, LinkMessage):
-            return value
+            if (value.type, value.flags, value.seq, value.pid) == (C.RTM_NEWLINK, 0, 0, 0):
+                return value
+            # only the ifinfomsg and attributes are sent: drop the netlink header fields
+            return value.replace(type=C.RTM_NEWLINK, flags=0, seq=0, pid=0)
         if isinstance(value, dict) and "attrs" in value:
             return LinkMessage(**value)
         return LinkMessage(attrs=value)

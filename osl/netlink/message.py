@@ -160,12 +160,22 @@ class ErrorMessage(Message):
         super().__init__(type, flags, seq, pid)
         if not -(1 << 31) <= error < (1 << 31):
             raise ValueError("error must fit an int")
-        if request and len(request) < NLMSG_HDRLEN:
-            raise ValueError("the echoed request must hold at least an nlmsghdr")
+        if request:
+            if len(request) < NLMSG_HDRLEN:
+                raise ValueError("the echoed request must hold at least an nlmsghdr")
+            # as the decoder reads it back: a capped echo is just the header, else the whole
+            # request as long as its own nlmsg_len says
+            if flags & C.NLM_F_CAPPED:
+                if len(request) != NLMSG_HDRLEN:
+                    raise ValueError("with NLM_F_CAPPED only the request's header is echoed")
+            elif _NLHDR.unpack_from(request)[0] != len(request):
+                raise ValueError("the echoed request's nlmsg_len must be its length")
         self.error = error
         self.request = bytes(request)
         self.ext_ack = Attrs(NLMSGERR, ext_ack) if ext_ack is not None else Attrs(NLMSGERR)
         if len(self.ext_ack):
+            if not request:
+                raise ValueError("extended-ACK attributes follow the echoed request header")
             self.flags |= C.NLM_F_ACK_TLVS
 
     @classmethod
