@@ -25,11 +25,13 @@ _LAZY = {
     "prepare_netns_dir": "osl.netns",
     "remove_netns": "osl.netns",
     "native_mode": "osl._sys",
+    "NetlinkError": "osl.netlink.transport",
 }
 
 __all__ = [
     "NamespaceRestoreError",
     "NetNS",
+    "NetlinkError",
     "__version__",
     "bind_netns",
     "create_netns",

@@ -5,9 +5,10 @@ read by name (``msg.get("gateway")``, ``msg.attrs["ifname"]``). Bad bytes raise
 ``DecodeError`` (a ``ValueError``) and nothing else.
 """
 
-from . import consts
+from . import consts, requests
 from .addr import IFA, AddrMessage
-from .attrs import MAX_DEPTH, Attrs, Kind, Space
+from .attrs import MAX_DEPTH, Attrs, Kind, Malformed, Space
+from .client import Client
 from .errors import DecodeError
 from .link import IFLA, LINKINFO, LinkMessage
 from .message import (
@@ -23,6 +24,7 @@ from .message import (
 )
 from .neigh import NDA, NeighMessage
 from .route import RTA, NextHop, RouteMessage
+from .transport import NOT_SENT, DumpInterrupted, Monitor, NetlinkError, Transport
 
 __all__ = [
     "IFA",
@@ -30,24 +32,32 @@ __all__ = [
     "LINKINFO",
     "MAX_DEPTH",
     "NDA",
+    "NOT_SENT",
     "REGISTRY",
     "RTA",
     "AddrMessage",
     "Attrs",
+    "Client",
     "DecodeError",
     "DoneMessage",
+    "DumpInterrupted",
     "ErrorMessage",
     "Kind",
     "LinkMessage",
+    "Malformed",
     "Message",
+    "Monitor",
     "NeighMessage",
+    "NetlinkError",
     "NextHop",
     "RawMessage",
     "RouteMessage",
     "RtMessage",
     "Space",
+    "Transport",
     "consts",
     "decode",
     "decode_frame",
     "frames",
+    "requests",
 ]

@@ -60,12 +60,16 @@ class Message:
 
     def encode(self) -> bytes:
         """The message as bytes, ``nlmsg_len`` filled in, padded to 4 bytes."""
+        return self.encode_as(self.flags, self.seq, self.pid)
+
+    def encode_as(self, flags: int, seq: int, pid: int) -> bytes:
+        """The message as bytes with other ``nlmsg_flags``, ``nlmsg_seq`` and ``nlmsg_pid``."""
         payload = self._payload()
         n = NLMSG_HDRLEN + len(payload)
         if n > 0xFFFFFFFF:
             raise ValueError("message too long")
         try:
-            hdr = _NLHDR.pack(n, self.type, self.flags, self.seq, self.pid)
+            hdr = _NLHDR.pack(n, self.type, flags, seq, pid)
         except struct.error as e:
             raise ValueError(f"bad netlink header for {type_name(self.type)}: {e}") from None
         pad = (-n) & 3
@@ -368,10 +372,13 @@ class RtMessage(Message):
         return (self._hb or self._struct.pack(*self._h)) + self.attrs.encode()
 
     def encode(self) -> bytes:
+        return self.encode_as(self.flags, self.seq, self.pid)
+
+    def encode_as(self, flags: int, seq: int, pid: int) -> bytes:
         hb = self._hb or self._struct.pack(*self._h)
         body = self.attrs.encode()
         try:
-            head = _NLHDR.pack(16 + len(hb) + len(body), self.type, self.flags, self.seq, self.pid)
+            head = _NLHDR.pack(16 + len(hb) + len(body), self.type, flags, seq, pid)
         except struct.error as e:
             raise ValueError(f"bad netlink header for {type_name(self.type)}: {e}") from None
         return head + hb + body

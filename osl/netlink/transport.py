@@ -1,0 +1,425 @@
+"""A NETLINK_ROUTE socket bound in one network namespace: requests, dumps, pipelined batches
+and event subscriptions, with kernel refusals raised as ``NetlinkError``.
+
+The socket is created inside the namespace it serves and stays there for life, so no call
+on it needs ``setns``. Only datagrams from the kernel (sender port id 0) are read, and only
+messages carrying the sequence number of a request in flight count as answers; anything
+else is dropped and counted in ``dropped``.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+import socket
+import struct
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, ClassVar, Union
+
+from . import consts as C
+from .message import (
+    NLMSG_HDRLEN,
+    DoneMessage,
+    ErrorMessage,
+    Message,
+    RawMessage,
+    RtMessage,
+    decode_frame,
+    frames,
+    type_name,
+)
+
+NetnsSpec = Union[None, str, "os.PathLike[str]", int, Any]
+_NLA = struct.Struct("=HH")
+_SEQ = struct.Struct("=I")
+
+RCVBUF = 4 << 20  # the kernel's dumps and a batch's error reports must fit
+SNDBUF = 1 << 20
+RECV_SIZE = 1 << 20  # one datagram; the kernel's dump datagrams stay well below
+#: Requests per sendmsg in a batch. The kernel handles a datagram's requests one after the
+#: other inside sendmsg; each error it queues costs ~1 KiB of receive buffer until read.
+BATCH_MESSAGES = 256
+BATCH_BYTES = 128 << 10
+DUMP_RETRIES = 5
+
+
+class NetlinkError(OSError):
+    """The kernel refused a request: ``errno`` set, the kernel's extended-ACK text in
+    ``kernel_message`` (and in the message), ``offset`` of the offending attribute in the
+    request when the kernel names one, and ``request`` (the message that was refused)."""
+
+    def __init__(
+        self,
+        code: int,
+        what: str,
+        kernel_message: str | None = None,
+        request: Message | None = None,
+        offset: int | None = None,
+        attribute: str | None = None,
+    ):
+        text = os.strerror(code)
+        detail = f"{what}: {text}"
+        if kernel_message:
+            detail += f" ({kernel_message})"
+        if attribute:
+            detail += f" [attribute {attribute}]"
+        super().__init__(code, detail)
+        self.kernel_message = kernel_message
+        self.request = request
+        self.offset = offset
+        self.attribute = attribute
+        self.what = what
+
+
+class DumpInterrupted(NetlinkError):
+    """A dump stayed inconsistent (NLM_F_DUMP_INTR) through every retry."""
+
+
+NOT_SENT = object()  # a batch result: the request was never sent (stop at first error)
+
+
+def describe(msg: Message) -> str:
+    """A short description of a request, for error messages."""
+    text = str(msg)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _attribute_at(msg: Message, offset: int) -> str | None:
+    """The name of the top-level attribute at ``offset`` bytes into the encoded request."""
+    if not isinstance(msg, RtMessage):
+        return None
+    data = msg.encode()
+    pos = NLMSG_HDRLEN + msg._struct.size
+    while pos + 4 <= len(data):
+        length, t = _NLA.unpack_from(data, pos)
+        if length < 4:
+            break
+        if pos <= offset < pos + length:
+            name = msg.attrs.space.name_of(t)
+            prefix = msg.attrs.space.name
+            return f"{prefix}_{name}".upper() if isinstance(name, str) else f"{prefix} type {t}"
+        pos += (length + 3) & ~3
+    return None
+
+
+def error_from(
+    reply: ErrorMessage | DoneMessage, request: Message | None, what: str
+) -> NetlinkError:
+    """The NetlinkError for a kernel refusal, with its extended-ACK details."""
+    code = -reply.error if reply.error else _errno.EIO
+    text = reply.ext_ack.get("msg")
+    offset = reply.ext_ack.get("offs")
+    attribute = _attribute_at(request, offset) if (request is not None and offset) else None
+    return NetlinkError(code, what, text, request, offset, attribute)
+
+
+def _open_in(netns: NetnsSpec, groups: int = 0) -> socket.socket:
+    """A NETLINK_ROUTE socket created inside ``netns`` (None: the calling thread's)."""
+    if netns is None:
+        return _new_socket(groups)
+    from osl.netns import NetNS
+
+    if isinstance(netns, NetNS):
+        ns, owned = netns, False
+    elif isinstance(netns, int):
+        ns, owned = NetNS.from_fd(netns), True
+    else:
+        ns, owned = NetNS.open(netns), True
+    try:
+        with ns.entered():
+            return _new_socket(groups)
+    finally:
+        if owned:
+            ns.close()
+
+
+def _new_socket(groups: int) -> socket.socket:
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, C.NETLINK_ROUTE)
+    try:
+        for opt in (C.NETLINK_EXT_ACK, C.NETLINK_GET_STRICT_CHK, C.NETLINK_CAP_ACK):
+            try:
+                sock.setsockopt(C.SOL_NETLINK, opt, 1)
+            except OSError as e:  # older kernels lack some: they just give less detail
+                if e.errno not in (_errno.ENOPROTOOPT, _errno.EINVAL):
+                    raise
+        for opt, force, size in (
+            (socket.SO_RCVBUF, 33, RCVBUF),  # SO_RCVBUFFORCE: past rmem_max, as root
+            (socket.SO_SNDBUF, 32, SNDBUF),  # SO_SNDBUFFORCE
+        ):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, force, size)
+            except OSError:
+                sock.setsockopt(socket.SOL_SOCKET, opt, size)
+        sock.bind((0, groups))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class Transport:
+    """One NETLINK_ROUTE socket in one namespace. Thread-safe: one request at a time."""
+
+    def __init__(self, netns: NetnsSpec = None):
+        self._sock = _open_in(netns)
+        self.port_id: int = self._sock.getsockname()[0]
+        self._seq = 0
+        self._lock = threading.RLock()
+        self._buf = bytearray(RECV_SIZE)
+        self._view = memoryview(self._buf)
+        #: datagrams not from the kernel, and messages for no request in flight, ignored
+        self.dropped = 0
+
+    # lifecycle -----------------------------------------------------------------
+    def close(self) -> None:
+        """Close the socket; closing twice does nothing."""
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._sock is None
+
+    def fileno(self) -> int:
+        return self._socket().fileno()
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _socket(self) -> socket.socket:
+        if self._sock is None:
+            raise ValueError("the netlink socket is closed")
+        return self._sock
+
+    # low level -----------------------------------------------------------------
+    def _next_seq(self, count: int = 1) -> int:
+        first = self._seq + 1
+        self._seq += count
+        if self._seq >= 0xFFFFFFF0:
+            self._seq = first = 1
+            self._seq += count
+        return first
+
+    def _recv(self) -> bytes:
+        """The next datagram from the kernel; datagrams from any other sender are dropped."""
+        sock = self._socket()
+        while True:
+            try:
+                n, _, flags, addr = sock.recvmsg_into([self._buf])
+            except InterruptedError:  # pragma: no cover - PEP 475 retries for us
+                continue
+            if flags & socket.MSG_TRUNC:
+                raise NetlinkError(_errno.EMSGSIZE, "receive: a datagram did not fit the buffer")
+            if addr[0] != 0:
+                self.dropped += 1  # not the kernel: never an answer
+                continue
+            return bytes(self._view[:n])
+
+    def _send(self, data: bytes) -> None:
+        sock = self._socket()
+        sent = sock.send(data)
+        if sent != len(data):  # pragma: no cover - netlink sends whole datagrams
+            raise NetlinkError(_errno.EMSGSIZE, f"send: {sent} of {len(data)} bytes sent")
+
+    # requests ------------------------------------------------------------------
+    def request(self, msg: Message, what: str | None = None) -> list[Message]:
+        """Send ``msg`` with NLM_F_ACK and wait for its ack; return the replies that came
+        before the ack (a GET's answer). A refusal raises NetlinkError."""
+        with self._lock:
+            seq = self._next_seq()
+            self._send(msg.encode_as(msg.flags | C.NLM_F_REQUEST | C.NLM_F_ACK, seq, 0))
+            replies: list[Message] = []
+            while True:
+                data = self._recv()
+                for start, end, t, fl, s, _pid in frames(data):
+                    if s != seq:
+                        self.dropped += 1
+                        continue
+                    if t == C.NLMSG_ERROR:
+                        reply = decode_frame(data, start, end, t, fl, s, _pid)
+                        if reply.error:
+                            raise error_from(reply, msg, what or describe(msg))
+                        return replies
+                    replies.append(decode_frame(data, start, end, t, fl, s, _pid))
+
+    def dump(self, msg: Message, what: str | None = None) -> Iterator[Message]:
+        """Send ``msg`` as a dump request and iterate the answers. An inconsistent dump
+        (NLM_F_DUMP_INTR) is retried, then DumpInterrupted; a refusal is a NetlinkError."""
+        what = what or f"dump {type_name(msg.type)}"
+        for _attempt in range(DUMP_RETRIES):
+            frames_seen, interrupted = self._dump_once(msg, what)
+            if not interrupted:
+                return (decode_frame(*f) for f in frames_seen)
+        raise DumpInterrupted(
+            _errno.EINTR,
+            what,
+            f"the dump changed while being read, {DUMP_RETRIES} times in a row",
+            msg,
+        )
+
+    def _dump_once(self, msg: Message, what: str) -> tuple[list, bool]:
+        with self._lock:
+            seq = self._next_seq()
+            req = msg
+            self._send(msg.encode_as(msg.flags | C.NLM_F_REQUEST | C.NLM_F_DUMP, seq, 0))
+            out: list = []
+            interrupted = False
+            while True:
+                data = self._recv()
+                for start, end, t, fl, s, pid in frames(data):
+                    if s != seq:
+                        self.dropped += 1
+                        continue
+                    if fl & C.NLM_F_DUMP_INTR:
+                        interrupted = True
+                    if t == C.NLMSG_DONE:
+                        done = decode_frame(data, start, end, t, fl, s, pid)
+                        if done.error:
+                            raise error_from(done, req, what)
+                        return out, interrupted
+                    if t == C.NLMSG_ERROR:
+                        reply = decode_frame(data, start, end, t, fl, s, pid)
+                        if reply.error:
+                            raise error_from(reply, req, what)
+                        continue
+                    out.append((data, start, end, t, fl, s, pid))
+
+    def batch(
+        self, msgs: Iterable[Message], *, stop_on_error: bool = False
+    ) -> list[NetlinkError | None]:
+        """Send many change requests pipelined, many per sendmsg; return one result per
+        request: None when it was applied, its NetlinkError otherwise, ``NOT_SENT`` when
+        ``stop_on_error`` stopped before sending it.
+
+        Only the last request of each datagram asks for an ack: the kernel handles a
+        datagram's requests in order and reports every error, so when that ack arrives each
+        request before it without an error report was applied. With ``stop_on_error`` no
+        datagram is sent after one that had an error (requests after the failed one in the
+        same datagram may still have been applied: their results say so).
+        """
+        msgs = list(msgs)
+        results: list[Any] = [NOT_SENT] * len(msgs)
+        with self._lock:
+            i = 0
+            while i < len(msgs):
+                end = self._send_chunk(msgs, i)
+                errors = self._collect_chunk(msgs, i, end)
+                for j in range(i, end):
+                    results[j] = errors.get(j)
+                i = end
+                if errors and stop_on_error:
+                    break
+        return results
+
+    def _send_chunk(self, msgs: Sequence[Message], i: int) -> int:
+        """Send requests i.. in one datagram, the last with NLM_F_ACK; return where it ends."""
+        parts = []
+        offsets = []
+        size = 0
+        end = i
+        while end < len(msgs) and end - i < BATCH_MESSAGES and size < BATCH_BYTES:
+            msg = msgs[end]
+            data = msg.encode_as((msg.flags | C.NLM_F_REQUEST) & ~C.NLM_F_ACK, 0, 0)
+            parts.append(data)
+            offsets.append(size)
+            size += len(data)
+            end += 1
+        last = msgs[end - 1]
+        parts[-1] = last.encode_as(last.flags | C.NLM_F_REQUEST | C.NLM_F_ACK, 0, 0)
+        chunk = bytearray().join(parts)
+        self._chunk_first = first = self._next_seq(end - i)
+        for k, off in enumerate(offsets):
+            _SEQ.pack_into(chunk, off + 8, first + k)
+        self._send(chunk)
+        return end
+
+    def _collect_chunk(self, msgs: Sequence[Message], i: int, end: int) -> dict[int, NetlinkError]:
+        """Read the error reports of requests i..end-1, up to the last one's ack."""
+        first = self._chunk_first
+        last = first + end - 1 - i
+        errors: dict[int, NetlinkError] = {}
+        while True:
+            data = self._recv()
+            for start, stop, t, fl, s, pid in frames(data):
+                if not first <= s <= last or t != C.NLMSG_ERROR:
+                    self.dropped += 1
+                    continue
+                reply = decode_frame(data, start, stop, t, fl, s, pid)
+                j = i + s - first
+                if reply.error:
+                    errors[j] = error_from(reply, msgs[j], describe(msgs[j]))
+                if s == last:
+                    return errors
+
+
+class Monitor:
+    """A socket subscribed to rtnetlink multicast groups; iterating it yields the decoded
+    events (what ``ip monitor`` shows). When the socket overran and events were lost (ENOBUFS)
+    a ``RawMessage`` of type NLMSG_OVERRUN is yielded: resynchronise by dumping."""
+
+    GROUPS: ClassVar[dict[str, tuple[int, ...]]] = {
+        "link": (C.RTNLGRP_LINK,),
+        "address": (C.RTNLGRP_IPV4_IFADDR, C.RTNLGRP_IPV6_IFADDR),
+        "route": (C.RTNLGRP_IPV4_ROUTE, C.RTNLGRP_IPV6_ROUTE),
+        "neighbor": (C.RTNLGRP_NEIGH,),
+    }
+
+    def __init__(
+        self,
+        groups: Iterable[str] = ("link", "address", "route", "neighbor"),
+        netns: NetnsSpec = None,
+    ):
+        mask = 0
+        for name in groups:
+            if name not in self.GROUPS:
+                raise ValueError(f"unknown event group {name!r}; known: {sorted(self.GROUPS)}")
+            for group in self.GROUPS[name]:
+                mask |= 1 << (group - 1)
+        self._sock = _open_in(netns, mask)
+        self._buf = bytearray(RECV_SIZE)
+        self.dropped = 0
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+    def fileno(self) -> int:
+        if self._sock is None:
+            raise ValueError("the monitor is closed")
+        return self._sock.fileno()
+
+    def __enter__(self) -> Monitor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def events(self, timeout: float | None = None) -> Iterator[Message]:
+        """Decoded events as they come; stops after ``timeout`` seconds without one."""
+        from .message import decode
+
+        if self._sock is None:
+            raise ValueError("the monitor is closed")
+        self._sock.settimeout(timeout)
+        while self._sock is not None:
+            try:
+                n, _, _flags, addr = self._sock.recvmsg_into([self._buf])
+            except socket.timeout:
+                return
+            except OSError as e:
+                if e.errno == _errno.ENOBUFS:
+                    yield RawMessage(C.NLMSG_OVERRUN)
+                    continue
+                raise
+            if addr[0] != 0:
+                self.dropped += 1
+                continue
+            yield from decode(bytes(self._buf[:n]))
+
+    __iter__ = events
