@@ -71,6 +71,10 @@ def test_arbitrary_bytes_decode_or_raise_decode_error(data: bytes) -> None:
 
 
 @given(nls.mutated_bytes())
+@example(  # a decoded veth peer re-encoded (found by this property)
+    b"L\x00\x00\x00\x10" + bytes(27) + b",\x00\x12\x00\t\x00\x01\x00veth\x00\x00\x00\x00"
+    b"\x04\x00\x06\x00\x18\x00\x02\x00\x14\x00\x01\x00" + bytes(16)
+)
 def test_mutated_messages_decode_or_raise_decode_error(data: bytes) -> None:
     _decode_total(data)
 
