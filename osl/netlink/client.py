@@ -52,12 +52,11 @@ class Client(Transport):
             return R.check_index(link)
         return self.link(link).index
 
-    def link(self, link: Link) -> LinkMessage:
+    def link(self, link: Link, what: str | None = None) -> LinkMessage:
         """One link, by name or index; ENODEV when there is none."""
         msg = R.get_link(name=link) if isinstance(link, str) else R.get_link(link)
-        (reply,) = [
-            m for m in self.request(msg, f"get link {link!r}") if isinstance(m, LinkMessage)
-        ]
+        replies = self.request(msg, what or f"get link {link!r}")
+        (reply,) = [m for m in replies if isinstance(m, LinkMessage)]
         return reply
 
     def links(self) -> list[LinkMessage]:

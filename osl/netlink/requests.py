@@ -162,6 +162,7 @@ def set_link(
     address: str | None = None,
     master: int | None = None,
     netns_fd: int | None = None,
+    alias: str | None = None,
 ) -> LinkMessage:
     """RTM_NEWLINK changing an existing link; ``master=0`` detaches it from its master."""
     flags = change = 0
@@ -180,6 +181,7 @@ def set_link(
             "address": None if address is None else _mac(address),
             "master": master,
             "net_ns_fd": netns_fd,
+            "ifalias": alias,
         },
     )
 
@@ -207,6 +209,7 @@ def new_addr(
     label: str | None = None,
     broadcast: Address | None = None,
     replace: bool = False,
+    proto: int | None = None,
 ) -> AddrMessage:
     """RTM_NEWADDR: ``address`` is an interface address like ``"192.0.2.10/24"``."""
     iface = ip_interface(address)
@@ -225,6 +228,7 @@ def new_addr(
             "label": label,
             "broadcast": None if broadcast is None else ip_address(broadcast),
             "flags": flags if flags > 0xFF or nodad else None,
+            "proto": proto,
         },
     )
 
@@ -367,6 +371,7 @@ def neigh(
     ndm_flags: int = 0,
     vni: int | None = None,
     master: int | None = None,
+    protocol: int | None = None,
     msg_type: int = C.RTM_NEWNEIGH,
     flags: int = NEW,
 ) -> NeighMessage:
@@ -397,6 +402,7 @@ def neigh(
             "lladdr": None if lladdr is None else _lladdr(lladdr),
             "vni": vni,
             "master": master,
+            "protocol": protocol,
         },
     )
 

@@ -1,0 +1,796 @@
+"""Sandboxes: network namespaces kept on a key file, filled with interfaces moved in from the
+host, and configured: names, addresses, routes, gateways, neighbor entries.
+
+The Python counterpart of libnetwork's ``osl`` package. Each sandbox keeps one netlink socket
+opened inside its namespace (and one in the host's), so its operations need no ``setns``.
+What a sandbox set up is recorded in the kernel itself, so ``open_sandbox(key)`` can rebuild
+it in a later process: each interface's alias holds its host-side name, bridge flag and
+master; ``lo``'s alias the name counters; addresses, routes and neighbor entries carry the
+protocol number ``RTPROT_OSL``.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import threading
+from collections.abc import Iterable
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface, ip_network
+from typing import Any, Callable, NamedTuple, TypeVar, Union
+
+from osl import netns as _netns
+from osl.netlink import NetlinkError
+from osl.netlink import consts as C
+from osl.netlink import requests as R
+from osl.netlink.attrs import parse_lladdr
+from osl.netlink.client import Client
+
+__all__ = [
+    "CONNECTED",
+    "NEXTHOP",
+    "RTPROT_OSL",
+    "Interface",
+    "InterfaceStatistics",
+    "Sandbox",
+    "StaticRoute",
+    "gc",
+    "generate_key",
+    "init_os_context",
+    "new_sandbox",
+    "open_sandbox",
+    "sandbox_for_external_key",
+]
+
+#: rtm_protocol / IFA_PROTO / NDA_PROTOCOL of what a sandbox installs (an unassigned number)
+RTPROT_OSL = 0xDC
+#: libnetwork's types.StaticRoute route types
+NEXTHOP, CONNECTED = 0, 1
+_ALIAS_TAG = "osl"
+_T = TypeVar("_T")
+
+generate_key = _netns.generate_key
+gc = _netns.gc
+Address = Union[IPv4Address, IPv6Address]
+
+
+class InterfaceStatistics(NamedTuple):
+    """An interface's counters, from IFLA_STATS64."""
+
+    rx_bytes: int
+    rx_packets: int
+    rx_errors: int
+    rx_dropped: int
+    tx_bytes: int
+    tx_packets: int
+    tx_errors: int
+    tx_dropped: int
+
+
+class StaticRoute:
+    """A route a sandbox adds: ``destination`` via ``next_hop`` (libnetwork's
+    ``types.StaticRoute``; ``route_type`` NEXTHOP or CONNECTED)."""
+
+    __slots__ = ("destination", "next_hop", "route_type")
+
+    def __init__(self, destination: Any, next_hop: Any = None, route_type: int = NEXTHOP):
+        dst = ip_network(destination)
+        hop = None if next_hop is None else ip_address(next_hop)
+        if hop is not None and hop.version != dst.version:
+            raise ValueError(f"next hop {hop} is not of the family of {dst}")
+        if route_type not in (NEXTHOP, CONNECTED):
+            raise ValueError(f"route type {route_type!r} is neither NEXTHOP nor CONNECTED")
+        if route_type == NEXTHOP and hop is None:
+            raise ValueError(f"a NEXTHOP route to {dst} needs a next hop")
+        object.__setattr__(self, "destination", dst)
+        object.__setattr__(self, "next_hop", hop)
+        object.__setattr__(self, "route_type", route_type)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("StaticRoute is immutable")
+
+    def _key(self) -> tuple:
+        return (self.destination, self.next_hop, self.route_type)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StaticRoute) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        via = f", next_hop='{self.next_hop}'" if self.next_hop is not None else ""
+        kind = "" if self.route_type == NEXTHOP else ", route_type=CONNECTED"
+        return f"StaticRoute('{self.destination}'{via}{kind})"
+
+
+class _Neighbor(NamedTuple):
+    ip: Address
+    mac: str
+    link_name: str | None
+    family: int
+
+
+def _check_name(name: str, what: str) -> str:
+    try:
+        return R.check_ifname(name)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{what}: {e}") from None
+
+
+def _check_mac(mac: str | None) -> str | None:
+    if mac is None:
+        return None
+    raw = parse_lladdr(mac) if isinstance(mac, str) else bytes(mac)
+    if len(raw) != 6:
+        raise ValueError(f"{mac!r} is not a MAC address")
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+def _iface_addr(value: Any, version: int, what: str) -> Any:
+    if value is None:
+        return None
+    iface = ip_interface(value)
+    if iface.version != version:
+        raise ValueError(f"{what} {value} is not an IPv{version} address")
+    return iface
+
+
+class Interface:
+    """An interface a sandbox took in: its host-side and sandbox-side names and settings."""
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        src_name: str,
+        dst_name: str,
+        *,
+        index: int,
+        address: Any = None,
+        address_ipv6: Any = None,
+        link_local_addresses: Iterable = (),
+        routes: Iterable = (),
+        bridge: bool = False,
+        master: str | None = None,
+        mac_address: str | None = None,
+    ):
+        self._sandbox = sandbox
+        self._index = index
+        self.src_name = src_name
+        self.dst_name = dst_name
+        self.address = address
+        self.address_ipv6 = address_ipv6
+        self.link_local_addresses = list(link_local_addresses)
+        self.routes = list(routes)
+        self.bridge = bridge
+        self.master = master
+        self.mac_address = mac_address
+
+    def remove(self) -> None:
+        """Give the interface back: renamed to its host-side name and moved to the host
+        (a bridge, made in the sandbox, is deleted)."""
+        self._sandbox._remove_interface(self)
+
+    def statistics(self) -> InterfaceStatistics:
+        """The interface's counters, read from IFLA_STATS64 in the sandbox."""
+        s = self._sandbox._client.link_stats(self._index)
+        return InterfaceStatistics(
+            s.rx_bytes,
+            s.rx_packets,
+            s.rx_errors,
+            s.rx_dropped,
+            s.tx_bytes,
+            s.tx_packets,
+            s.tx_errors,
+            s.tx_dropped,
+        )
+
+    def _alias(self) -> str:
+        record = {"src": self.src_name, "bridge": self.bridge, "master": self.master}
+        return _ALIAS_TAG + json.dumps(record, separators=(",", ":"))
+
+    def __repr__(self) -> str:
+        return (
+            f"<Interface {self.src_name}->{self.dst_name} address={self.address} "
+            f"address_ipv6={self.address_ipv6} bridge={self.bridge} master={self.master}>"
+        )
+
+
+class _OSContext:
+    """The calling thread in the process's first network namespace until undone."""
+
+    def __init__(self) -> None:
+        self._cm = _init_ns().entered()
+        self._cm.__enter__()
+        self._done = False
+
+    def __call__(self) -> None:
+        if not self._done:
+            self._done = True
+            self._cm.__exit__(None, None, None)
+
+    def __enter__(self) -> _OSContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self()
+
+
+_init_ns_handle: _netns.NetNS | None = None
+_init_lock = threading.Lock()
+
+
+def _init_ns() -> _netns.NetNS:
+    global _init_ns_handle
+    with _init_lock:
+        if _init_ns_handle is None:
+            pid = os.getpid()  # the main thread's task id is the pid
+            _init_ns_handle = _netns.NetNS.open(f"/proc/{pid}/task/{pid}/ns/net")
+        return _init_ns_handle
+
+
+def init_os_context() -> _OSContext:
+    """Put the calling thread in the process's first network namespace; undo by calling the
+    result, or use it as a context manager (libnetwork's ``InitOSContext``)."""
+    return _OSContext()
+
+
+class Sandbox:
+    """A network namespace on a key file, and what this library put in it."""
+
+    def __init__(self, key: str, *, is_default: bool = False, owns_key: bool = True):
+        self.key = os.path.abspath(key)
+        self._is_default = is_default
+        self._owns_key = owns_key
+        self._lock = threading.RLock()
+        self._ns = _netns.NetNS.open(self.key)
+        self._host = _netns.NetNS.current()
+        try:
+            self._client = Client(self._ns)
+        except BaseException:
+            self._ns.close()
+            self._host.close()
+            raise
+        self._host_client: Client | None = None
+        self._interfaces: list[Interface] = []
+        self._gateway: Address | None = None
+        self._gateway6: Address | None = None
+        self._static_routes: list[StaticRoute] = []
+        self._neighbors: list[_Neighbor] = []
+        self._next_index: dict[str, int] = {}
+        self._destroyed = False
+
+    # state ------------------------------------------------------------------------
+    @property
+    def interfaces(self) -> list[Interface]:
+        with self._lock:
+            return list(self._interfaces)
+
+    @property
+    def gateway(self) -> Address | None:
+        return self._gateway
+
+    @property
+    def gateway_ipv6(self) -> Address | None:
+        return self._gateway6
+
+    @property
+    def static_routes(self) -> list[StaticRoute]:
+        with self._lock:
+            return list(self._static_routes)
+
+    @property
+    def neighbors(self) -> list[tuple]:
+        with self._lock:
+            return list(self._neighbors)
+
+    def __repr__(self) -> str:
+        return f"<Sandbox {self.key} interfaces={[i.dst_name for i in self._interfaces]}>"
+
+    def _host_rt(self) -> Client:
+        if self._host_client is None:
+            self._host_client = Client(self._host)
+        return self._host_client
+
+    def _check_live(self) -> None:
+        if self._destroyed:
+            raise ValueError(f"sandbox {self.key} is destroyed")
+
+    # interfaces --------------------------------------------------------------------
+    def add_interface(
+        self,
+        src_name: str,
+        dst_prefix: str,
+        *,
+        bridge: bool = False,
+        mac_address: str | None = None,
+        address: Any = None,
+        address_ipv6: Any = None,
+        link_local_addresses: Iterable = (),
+        master: str | None = None,
+        routes: Iterable = (),
+    ) -> Interface:
+        """Move host interface ``src_name`` in (or create bridge ``src_name`` inside), name
+        it ``dst_prefix`` + a counter (``eth0``, ``eth1``, ...; a default sandbox keeps the
+        name), configure it and bring it up. All or nothing: on failure the interface is
+        back in the host under its own name and nothing is recorded."""
+        _check_name(src_name, "source interface name")
+        v4 = _iface_addr(address, 4, "address")
+        v6 = _iface_addr(address_ipv6, 6, "address_ipv6")
+        lls = [ip_interface(a) for a in link_local_addresses]
+        nets = [ip_network(r) for r in routes]
+        mac = _check_mac(mac_address)
+        with self._lock:
+            self._check_live()
+            master_iface = None
+            if master is not None:
+                master_iface = next(
+                    (i for i in self._interfaces if i.src_name == master and i.bridge), None
+                )
+                if master_iface is None:
+                    raise ValueError(f"master {master!r} is not a bridge added to this sandbox")
+            if self._is_default:
+                dst_name = src_name
+            else:
+                n = self._next_index.get(dst_prefix, 0)
+                dst_name = _check_name(f"{dst_prefix}{n}", "interface name")
+            iface = Interface(
+                self,
+                src_name,
+                dst_name,
+                index=0,
+                address=v4,
+                address_ipv6=v6,
+                link_local_addresses=lls,
+                routes=nets,
+                bridge=bridge,
+                master=master,
+                mac_address=mac,
+            )
+            iface._index = self._bring_in(iface, master_iface)
+            if not self._is_default:
+                self._next_index[dst_prefix] = n + 1
+                self._save_counters()
+            self._interfaces.append(iface)
+            return iface
+
+    def _bring_in(self, iface: Interface, master: Interface | None) -> int:
+        """Move (or create) and configure; undo everything on failure. Returns the index."""
+        what = f"add interface {iface.src_name} as {iface.dst_name}"
+        rt = self._client
+        moved = created = False
+        original_mac = None
+        try:
+            if iface.bridge:
+                rt.request(R.new_link(iface.src_name, "bridge"), f"{what}: create bridge")
+                created = True
+            elif not self._is_default:
+                host = self._host_rt()
+                link = host.link(iface.src_name, f"{what}: find {iface.src_name} in the host")
+                original_mac = link.get("address")
+                host.request(
+                    R.set_link(link.index, up=False, netns_fd=self._ns.fd),
+                    f"{what}: move into the sandbox",
+                )
+                moved = True
+            index = rt.link(iface.src_name).index
+            if self._is_default and iface.mac_address:
+                original_mac = rt.link(index).get("address")
+            steps = self._configure(iface, index, master)
+            results = rt.batch([msg for _, msg in steps], stop_on_error=True)
+            for (step, _), result in zip(steps, results):
+                if isinstance(result, NetlinkError):
+                    raise NetlinkError(
+                        result.errno,
+                        f"{what}: {step}",
+                        result.kernel_message,
+                        result.request,
+                        result.offset,
+                        result.attribute,
+                    ) from result
+            return index
+        except BaseException:
+            self._undo_bring_in(iface, moved, created, original_mac)
+            raise
+
+    def _configure(self, iface: Interface, index: int, master: Interface | None) -> list:
+        """The requests that set an interface up in the sandbox, in order, with step names."""
+        proto = RTPROT_OSL
+        steps: list = [
+            ("set down", R.set_link(index, up=False)),
+            (
+                f"rename to {iface.dst_name}",
+                R.set_link(index, name=iface.dst_name, address=iface.mac_address),
+            ),
+        ]
+        if not self._is_default:
+            steps.append(("record the interface", R.set_link(index, alias=iface._alias())))
+        for label, addr, nodad in (
+            ("add IPv4 address", iface.address, False),
+            ("add IPv6 address", iface.address_ipv6, True),
+            *(("add link-local address", a, a.version == 6) for a in iface.link_local_addresses),
+        ):
+            if addr is not None:
+                steps.append((f"{label} {addr}", R.new_addr(index, addr, nodad=nodad, proto=proto)))
+        if master is not None:
+            steps.append((f"set master {master.dst_name}", R.set_link(index, master=master._index)))
+        steps.append(("set up", R.set_link(index, up=True)))
+        for net in iface.routes:
+            steps.append(
+                (f"add route {net}", R.route(net, oif=index, protocol=proto, scope=C.RT_SCOPE_LINK))
+            )
+        return steps
+
+    def _undo_bring_in(
+        self, iface: Interface, moved: bool, created: bool, original_mac: str | None
+    ) -> None:
+        rt = self._client
+        try:
+            name = iface.src_name if _has(rt, iface.src_name) else iface.dst_name
+            if not _has(rt, name):
+                return
+            index = rt.link(name).index
+            if created:
+                rt.request(R.del_link(index))
+                return
+            rt.request(
+                R.set_link(
+                    index,
+                    up=False,
+                    name=iface.src_name if name != iface.src_name else None,
+                    address=original_mac if iface.mac_address else None,
+                    master=0 if iface.master else None,
+                )
+            )
+            if not self._is_default:
+                rt.request(R.set_link(index, alias=""))
+            if moved:
+                rt.request(R.set_link(index, netns_fd=self._host.fd))
+            elif self._is_default:
+                for addr in (iface.address, iface.address_ipv6, *iface.link_local_addresses):
+                    if addr is not None:
+                        try:
+                            rt.request(R.del_addr(index, addr))
+                        except NetlinkError:
+                            pass
+        except (NetlinkError, OSError):  # pragma: no cover - best effort; the first error wins
+            pass
+
+    def _remove_interface(self, iface: Interface) -> None:
+        with self._lock:
+            self._check_live()
+            if iface not in self._interfaces:
+                raise LookupError(f"{iface.dst_name} is not an interface of this sandbox")
+            rt = self._client
+            what = f"remove interface {iface.dst_name}"
+            if iface.bridge:
+                rt.request(R.del_link(iface._index), f"{what}: delete bridge")
+            else:
+                msgs = [R.set_link(iface._index, up=False)]
+                if not self._is_default:
+                    msgs.append(R.set_link(iface._index, alias=""))
+                    msgs.append(
+                        R.set_link(iface._index, name=iface.src_name, netns_fd=self._host.fd)
+                    )
+                results = rt.batch(msgs, stop_on_error=True)
+                for result in results:
+                    if isinstance(result, NetlinkError):
+                        raise result
+            self._interfaces.remove(iface)
+
+    def _save_counters(self) -> None:
+        lo = self._client.link("lo")
+        alias = _ALIAS_TAG + json.dumps({"next": self._next_index}, separators=(",", ":"))
+        self._client.request(R.set_link(lo.index, alias=alias), "record the name counters")
+
+    # gateways and routes ---------------------------------------------------------------
+    def _direct_oif(self, gw: Address, what: str) -> int:
+        found = self._client.get_route(gw)
+        if found.get("gateway") is not None or found.rtm_type != C.RTN_UNICAST:
+            raise NetlinkError(
+                errno.ENETUNREACH, what, f"{gw} is not on a directly connected network"
+            )
+        return found.get("oif")
+
+    def _set_gateway(self, gw: Any, version: int) -> None:
+        addr = ip_address(gw)
+        if addr.version != version:
+            raise ValueError(f"{gw} is not an IPv{version} address")
+        what = f"set IPv{version} gateway {addr}"
+        with self._lock:
+            self._check_live()
+            oif = self._direct_oif(addr, what)
+            msg = R.route("default", gateway=addr, oif=oif, protocol=RTPROT_OSL, flags=R.REPLACE)
+            self._client.request(msg, what)
+            if version == 4:
+                self._gateway = addr
+            else:
+                self._gateway6 = addr
+
+    def set_gateway(self, gw: Any) -> None:
+        """Set (or replace) the IPv4 default route via ``gw``."""
+        self._set_gateway(gw, 4)
+
+    def set_gateway_ipv6(self, gw: Any) -> None:
+        """Set (or replace) the IPv6 default route via ``gw``."""
+        self._set_gateway(gw, 6)
+
+    def _unset_gateway(self, version: int) -> None:
+        with self._lock:
+            self._check_live()
+            gw = self._gateway if version == 4 else self._gateway6
+            if gw is None:
+                return
+            try:
+                self._client.request(R.del_route("default", gateway=gw), f"unset gateway {gw}")
+            except NetlinkError as e:
+                if e.errno != errno.ESRCH:  # already gone with its interface
+                    raise
+            if version == 4:
+                self._gateway = None
+            else:
+                self._gateway6 = None
+
+    def unset_gateway(self) -> None:
+        """Remove the IPv4 default route set by ``set_gateway``; nothing if none is set."""
+        self._unset_gateway(4)
+
+    def unset_gateway_ipv6(self) -> None:
+        self._unset_gateway(6)
+
+    def add_static_route(self, route: StaticRoute) -> None:
+        """Add ``route`` (its next hop must be directly reachable)."""
+        if not isinstance(route, StaticRoute):
+            raise TypeError("add_static_route takes an osl.StaticRoute")
+        what = f"add static route {route.destination}"
+        with self._lock:
+            self._check_live()
+            if route.next_hop is None:
+                raise ValueError(f"{what}: a route without a next hop needs an interface")
+            oif = self._direct_oif(route.next_hop, what)
+            msg = R.route(route.destination, gateway=route.next_hop, oif=oif, protocol=RTPROT_OSL)
+            self._client.request(msg, what)
+            self._static_routes.append(route)
+
+    def remove_static_route(self, route: StaticRoute) -> None:
+        with self._lock:
+            self._check_live()
+            if route not in self._static_routes:
+                raise LookupError(f"{route!r} was not added to this sandbox")
+            msg = R.del_route(route.destination, gateway=route.next_hop)
+            self._client.request(msg, f"remove static route {route.destination}")
+            self._static_routes.remove(route)
+
+    # neighbors ----------------------------------------------------------------------------
+    def _find_neighbor(self, ip: Address, mac: str | None) -> _Neighbor | None:
+        for nh in self._neighbors:
+            if nh.ip == ip and (mac is None or nh.mac == mac):
+                return nh
+        return None
+
+    def add_neighbor(
+        self,
+        dst_ip: Any,
+        dst_mac: Any,
+        *,
+        link_name: str | None = None,
+        family: int | None = None,
+    ) -> None:
+        """A permanent neighbor entry; ``link_name`` is an interface's ``src_name``;
+        ``family=AF_BRIDGE`` programs a forwarding entry (NTF_SELF). Adding an entry that is
+        already there does nothing."""
+        ip = ip_address(dst_ip)
+        mac = _check_mac(dst_mac)
+        if family not in (None, C.AF_BRIDGE, C.AF_INET, C.AF_INET6):
+            raise ValueError(f"neighbor family {family!r} is not AF_INET, AF_INET6 or AF_BRIDGE")
+        with self._lock:
+            self._check_live()
+            if self._find_neighbor(ip, mac) is not None:
+                return
+            index = self._link_index(link_name)
+            bridge = family == C.AF_BRIDGE
+            msg = R.neigh(
+                index,
+                ip,
+                mac,
+                family=family,
+                ndm_flags=C.NTF_SELF if bridge else 0,
+                flags=R.REPLACE,
+                protocol=None if bridge else RTPROT_OSL,
+            )
+            self._client.request(msg, f"add neighbor {ip} {mac}")
+            self._neighbors.append(_Neighbor(ip, mac, link_name, family or 0))
+
+    def _link_index(self, link_name: str | None) -> int:
+        if link_name is None:
+            raise ValueError("a neighbor entry needs link_name (an interface's src_name)")
+        for iface in self._interfaces:
+            if iface.src_name == link_name:
+                return iface._index
+        raise ValueError(f"no interface with src_name {link_name!r} in this sandbox")
+
+    def delete_neighbor(self, dst_ip: Any, dst_mac: Any = None) -> None:
+        """Delete an entry added with ``add_neighbor``; LookupError if there is none."""
+        ip = ip_address(dst_ip)
+        mac = _check_mac(dst_mac)
+        with self._lock:
+            self._check_live()
+            nh = self._find_neighbor(ip, mac)
+            if nh is None:
+                raise LookupError(f"no neighbor entry {ip} {mac or ''} in this sandbox".rstrip())
+            index = self._link_index(nh.link_name)
+            bridge = nh.family == C.AF_BRIDGE
+            msg = R.del_neigh(
+                index,
+                ip,
+                nh.mac if bridge else None,
+                family=nh.family or None,
+                ndm_flags=C.NTF_SELF if bridge else 0,
+            )
+            try:
+                self._client.request(msg, f"delete neighbor {ip}")
+            except NetlinkError as e:
+                if e.errno != errno.ENOENT:  # gone with its interface: the record goes too
+                    raise
+            self._neighbors.remove(nh)
+
+    # aliases -----------------------------------------------------------------------------
+    def add_alias_ip(self, if_name: str, ip: Any) -> None:
+        """Add address ``ip`` to the sandbox's interface ``if_name`` (its name inside)."""
+        iface = ip_interface(ip)
+        with self._lock:
+            self._check_live()
+            self._client.add_address(
+                _check_name(if_name, "interface name"), iface, nodad=iface.version == 6
+            )
+
+    def remove_alias_ip(self, if_name: str, ip: Any) -> None:
+        with self._lock:
+            self._check_live()
+            self._client.delete_address(_check_name(if_name, "interface name"), ip_interface(ip))
+
+    # running code inside -------------------------------------------------------------------
+    def invoke(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """Run ``fn`` inside the sandbox's namespace on the calling thread; its result is
+        returned, and the thread is back in its own namespace afterwards, whatever happens."""
+        self._check_live()
+        with self._ns.entered():
+            return fn(*args, **kwargs)
+
+    # teardown -------------------------------------------------------------------------------
+    def destroy(self) -> None:
+        """Close the sandbox's sockets and fds and remove its key; once no process uses the
+        namespace the kernel frees it with every device in it. Twice does no harm."""
+        with self._lock:
+            if self._destroyed:
+                return
+            self._destroyed = True
+            self._client.close()
+            if self._host_client is not None:
+                self._host_client.close()
+            self._ns.close()
+            self._host.close()
+            if self._owns_key:
+                _netns.remove_netns(self.key)
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.destroy()
+
+
+def _has(rt: Client, name: str) -> bool:
+    try:
+        rt.link(name)
+        return True
+    except NetlinkError as e:
+        if e.errno == errno.ENODEV:
+            return False
+        raise
+
+
+def _replace_key(key: str) -> None:
+    """libnetwork's createNamespaceFile: an existing key is unmounted and replaced."""
+    if os.path.lexists(key):
+        _netns.remove_netns(key)
+
+
+def new_sandbox(key: str, os_create: bool = True) -> Sandbox:
+    """A sandbox on ``key``: a new namespace (``os_create``), or else the caller's own
+    namespace bind-mounted there (libnetwork's default sandbox, interface names kept). A key
+    already there is replaced, as in libnetwork."""
+    key = os.path.abspath(key)
+    _replace_key(key)
+    if os_create:
+        _netns.create_netns(key)
+    else:
+        _netns.bind_netns(_netns.THREAD_SELF_NET, key)
+    try:
+        sb = Sandbox(key, is_default=not os_create)
+        sb._client.set_link("lo", up=True)
+        return sb
+    except BaseException:
+        _netns.remove_netns(key)
+        raise
+
+
+def sandbox_for_external_key(base_path: str, key: str) -> Sandbox:
+    """Bind-mount the namespace at ``base_path`` (e.g. ``/proc/PID/ns/net``) on ``key`` and
+    return its sandbox."""
+    key = os.path.abspath(key)
+    _replace_key(key)
+    _netns.bind_netns(base_path, key)
+    try:
+        return Sandbox(key)
+    except BaseException:
+        _netns.remove_netns(key)
+        raise
+
+
+def open_sandbox(key: str) -> Sandbox:
+    """Reopen an existing sandbox by its key and rebuild what it holds from the kernel:
+    interfaces (with their host-side names), gateways, static routes and neighbor entries."""
+    sb = Sandbox(key)
+    try:
+        _restore(sb)
+    except BaseException:
+        sb._owns_key = False
+        sb.destroy()
+        raise
+    return sb
+
+
+def _restore(sb: Sandbox) -> None:
+    rt = sb._client
+    by_index: dict[int, Interface] = {}
+    for link in rt.links():
+        alias = link.get("ifalias") or ""
+        if not alias.startswith(_ALIAS_TAG + "{"):
+            continue
+        record = json.loads(alias[len(_ALIAS_TAG) :])
+        if "next" in record:
+            sb._next_index = {str(k): int(v) for k, v in record["next"].items()}
+            continue
+        iface = Interface(
+            sb,
+            record["src"],
+            link.get("ifname"),
+            index=link.index,
+            bridge=bool(record.get("bridge")),
+            master=record.get("master"),
+            mac_address=link.get("address"),
+        )
+        by_index[link.index] = iface
+    for addr in rt.addresses():
+        iface = by_index.get(addr.index)
+        if iface is None or addr.get("proto") != RTPROT_OSL:
+            continue
+        ip = ip_interface(f"{addr.get('address')}/{addr.prefixlen}")
+        if ip.ip.is_link_local:
+            iface.link_local_addresses.append(ip)
+        elif ip.version == 4 and iface.address is None:
+            iface.address = ip
+        elif ip.version == 6 and iface.address_ipv6 is None:
+            iface.address_ipv6 = ip
+        else:
+            iface.link_local_addresses.append(ip)
+    for route in rt.routes(table=C.RT_TABLE_MAIN):
+        if route.protocol != RTPROT_OSL:
+            continue
+        dst, gw = route.get("dst"), route.get("gateway")
+        if route.dst_len == 0 and gw is not None:
+            if gw.version == 4:
+                sb._gateway = gw
+            else:
+                sb._gateway6 = gw
+        elif gw is not None:
+            sb._static_routes.append(StaticRoute(f"{dst}/{route.dst_len}", gw))
+        elif route.get("oif") in by_index and dst is not None:
+            by_index[route.get("oif")].routes.append(ip_network(f"{dst}/{route.dst_len}"))
+    for nh in rt.neighbors():
+        iface = by_index.get(nh.index)
+        if iface is None or nh.get("protocol") != RTPROT_OSL or nh.get("dst") is None:
+            continue
+        sb._neighbors.append(_Neighbor(nh.get("dst"), nh.get("lladdr"), iface.src_name, 0))
+    sb._interfaces = sorted(by_index.values(), key=lambda i: i._index)
