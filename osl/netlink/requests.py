@@ -7,12 +7,21 @@ Interfaces are given by index here; ``Client`` resolves names.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface, ip_network
+from ipaddress import (
+    IPv4Address,
+    IPv4Network,
+    IPv6Address,
+    IPv6Network,
+    ip_address,
+    ip_interface,
+    ip_network,
+)
+from socket import AF_INET, AF_INET6, inet_pton
 from typing import Any, Union
 
 from . import consts as C
 from .addr import AddrMessage
-from .attrs import parse_lladdr
+from .attrs import IPADDR, parse_lladdr
 from .link import LinkMessage
 from .neigh import NeighMessage
 from .route import NextHop, RouteMessage
@@ -274,10 +283,10 @@ def route(
         if rtm_type not in RTN_TYPES:
             raise ValueError(f"route type {rtm_type!r} is not one of {sorted(RTN_TYPES)}")
         rtm_type = RTN_TYPES[rtm_type]
-    net = _network(dst, gateway)
-    gw = None if gateway is None else ip_address(gateway)
+    net, prefixlen = _network(dst, gateway)
+    gw = None if gateway is None else _address(gateway)
     if gw is not None and gw.version != net.version:
-        raise ValueError(f"gateway {gw} is not of the family of {net}")
+        raise ValueError(f"gateway {gw} is not of the family of {dst}")
     hops = None
     if multipath:
         hops = []
@@ -285,7 +294,7 @@ def route(
             hop_gw, hop_oif, *weight = hop
             hop_gw = ip_address(hop_gw)
             if hop_gw.version != net.version:
-                raise ValueError(f"nexthop {hop_gw} is not of the family of {net}")
+                raise ValueError(f"nexthop {hop_gw} is not of the family of {dst}")
             w = weight[0] if weight else 1
             if type(w) is not int or not 1 <= w <= 256:
                 raise ValueError(f"nexthop weight {w!r} must be 1 to 256")
@@ -303,28 +312,61 @@ def route(
         msg_type,
         flags,
         family=_family(net),
-        dst_len=net.prefixlen,
+        dst_len=prefixlen,
         table=table if table < 256 else C.RT_TABLE_UNSPEC,
         protocol=protocol if msg_type == C.RTM_NEWROUTE else C.RTPROT_UNSPEC,
         scope=scope,
         rtm_type=rtm_type,
         attrs={
-            "dst": net.network_address if net.prefixlen else None,
+            "dst": net if prefixlen else None,
             "gateway": gw,
             "oif": None if oif is None else check_index(oif),
             "priority": metric,
-            "prefsrc": None if prefsrc is None else ip_address(prefsrc),
+            "prefsrc": None if prefsrc is None else _address(prefsrc),
             "table": table,
             "multipath": hops,
         },
     )
 
 
-def _network(dst: Any, gateway: Any = None) -> Any:
-    if dst in ("default", None):
-        version = ip_address(gateway).version if gateway is not None else 4
-        return ip_network("0.0.0.0/0" if version == 4 else "::/0")
-    return ip_network(dst)
+def _network(dst: Any, gateway: Any = None) -> tuple:
+    """``(network address, prefix length)`` of a destination: a network, its text, or
+    ``"default"`` (of the gateway's family)."""
+    kind = type(dst)
+    if kind is IPv4Network or kind is IPv6Network:
+        return dst.network_address, dst.prefixlen
+    if dst is None or (kind is str and dst == "default"):
+        version = _address(gateway).version if gateway is not None else 4
+        return _DEFAULT[version], 0
+    if kind is str:
+        # ipaddress parses text in Python; inet_pton does it in C (strict, as ip_network)
+        text, slash, plen = dst.partition("/")
+        try:
+            packed = inet_pton(AF_INET6 if ":" in text else AF_INET, text)
+        except OSError:
+            packed = b""
+        bits = len(packed) * 8
+        if packed and (not slash or (plen.isdigit() and int(plen) <= bits)):
+            prefixlen = int(plen) if plen else bits
+            if not int.from_bytes(packed, "big") & ((1 << (bits - prefixlen)) - 1):
+                return IPADDR.parse(packed, 0), prefixlen
+    net = ip_network(dst)  # raises its own clear ValueError for bad input
+    return net.network_address, net.prefixlen
+
+
+def _address(value: Any) -> Any:
+    kind = type(value)
+    if kind is IPv4Address or kind is IPv6Address:
+        return value
+    if kind is str and "%" not in value:
+        try:
+            return IPADDR.parse(inet_pton(AF_INET6 if ":" in value else AF_INET, value), 0)
+        except OSError:
+            pass
+    return ip_address(value)
+
+
+_DEFAULT = {4: IPv4Address(0), 6: IPv6Address(0)}
 
 
 def del_route(dst: Any, **kw: Any) -> RouteMessage:
@@ -381,7 +423,7 @@ def neigh(
         if state not in NUD_STATES:
             raise ValueError(f"neighbor state {state!r} is not one of {sorted(NUD_STATES)}")
         state = NUD_STATES[state]
-    addr = None if dst is None else ip_address(dst)
+    addr = None if dst is None else _address(dst)
     if family is None:
         if addr is None:
             raise ValueError("a neighbor entry needs an IP address, or family=AF_BRIDGE")
