@@ -107,7 +107,9 @@ class Client(Transport):
         master_index = None
         if master is False or master == 0:
             master_index = 0
-        elif master is not None and master is not True:
+        elif master is True:
+            raise ValueError("master is a link (name or index), or False to detach")
+        elif master is not None:
             master_index = self.index(master)
         fd, owned = (None, False) if netns is None else _netns_fd(netns)
         try:

@@ -445,17 +445,4 @@ def decode(data: bytes) -> list[Message]:
             raise TypeError(f"decode needs bytes, not {type(data).__name__}")
         data = bytes(data)
     get = REGISTRY.get
-    unpack = _NLHDR.unpack_from
-    out = []
-    append = out.append
-    n = len(data)
-    off = 0
-    while off < n:
-        if n - off < NLMSG_HDRLEN:
-            raise DecodeError(f"{n - off} trailing bytes, too short for a netlink header")
-        ln, t, fl, seq, pid = unpack(data, off)
-        if ln < NLMSG_HDRLEN or off + ln > n:
-            raise DecodeError(f"message at offset {off} has bad length {ln}")
-        append(get(t, RawMessage)._decode(data, off + NLMSG_HDRLEN, off + ln, t, fl, seq, pid))
-        off += (ln + 3) & ~3
-    return out
+    return [get(f[2], RawMessage)._decode(data, *f) for f in frames(data)]
