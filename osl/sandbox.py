@@ -262,6 +262,11 @@ class Sandbox:
 
     # state ------------------------------------------------------------------------
     @property
+    def client(self) -> Client:
+        """The sandbox's own netlink client (its socket lives in the sandbox's namespace)."""
+        return self._client
+
+    @property
     def interfaces(self) -> list[Interface]:
         with self._lock:
             return list(self._interfaces)
@@ -360,6 +365,7 @@ class Sandbox:
         rt = self._client
         moved = created = False
         original_mac = None
+        index = None
         try:
             if iface.bridge:
                 rt.request(R.new_link(iface.src_name, "bridge"), f"{what}: create bridge")
@@ -390,7 +396,7 @@ class Sandbox:
                     ) from result
             return index
         except BaseException:
-            self._undo_bring_in(iface, moved, created, original_mac)
+            self._undo_bring_in(iface, index, moved, created, original_mac)
             raise
 
     def _configure(self, iface: Interface, index: int, master: Interface | None) -> list:
@@ -422,14 +428,22 @@ class Sandbox:
         return steps
 
     def _undo_bring_in(
-        self, iface: Interface, moved: bool, created: bool, original_mac: str | None
+        self,
+        iface: Interface,
+        index: int | None,
+        moved: bool,
+        created: bool,
+        original_mac: str | None,
     ) -> None:
+        """Put back the link this call brought in, found by its index: a link that was in
+        the sandbox already under that name (a failed move or create) is left alone."""
         rt = self._client
         try:
-            name = iface.src_name if _has(rt, iface.src_name) else iface.dst_name
-            if not _has(rt, name):
-                return
-            index = rt.link(name).index
+            if index is None:
+                if not (moved or created) or not _has(rt, iface.src_name):
+                    return
+                index = rt.link(iface.src_name).index
+            name = rt.link(index).get("ifname")
             if created:
                 rt.request(R.del_link(index))
                 return
@@ -658,6 +672,22 @@ class Sandbox:
             return fn(*args, **kwargs)
 
     # teardown -------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close this handle (sockets and fds) but keep the sandbox: its key and namespace
+        stay, for ``open_sandbox`` in this or a later process."""
+        with self._lock:
+            if self._destroyed:
+                return
+            self._destroyed = True
+            self._close_handles()
+
+    def _close_handles(self) -> None:
+        self._client.close()
+        if self._host_client is not None:
+            self._host_client.close()
+        self._ns.close()
+        self._host.close()
+
     def destroy(self) -> None:
         """Close the sandbox's sockets and fds and remove its key; once no process uses the
         namespace the kernel frees it with every device in it. Twice does no harm."""
@@ -665,12 +695,10 @@ class Sandbox:
             if self._destroyed:
                 return
             self._destroyed = True
-            self._client.close()
-            if self._host_client is not None:
-                self._host_client.close()
-            self._ns.close()
-            self._host.close()
-            if self._owns_key:
+            # A key that new_sandbox has since given to another namespace is not ours.
+            ours = self._owns_key and not _taken_over(self.key, self._ns)
+            self._close_handles()
+            if ours:
                 _netns.remove_netns(self.key)
 
     def __enter__(self) -> Sandbox:
@@ -678,6 +706,16 @@ class Sandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.destroy()
+
+
+def _taken_over(key: str, ns: _netns.NetNS) -> bool:
+    """Whether ``key`` now holds another namespace than ``ns`` (all nsfs files share
+    one device)."""
+    try:
+        st = os.stat(key)
+    except OSError:
+        return False
+    return st.st_dev == ns.dev and st.st_ino != ns.inode
 
 
 def _has(rt: Client, name: str) -> bool:

@@ -1,0 +1,398 @@
+"""The ``osl`` command: a demonstration, sandbox management from the shell, an event monitor
+and a netlink decoder. ``osl --help`` lists the commands."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import os
+import sys
+from typing import Any, Callable
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _errno_name(code: int) -> str:
+    return errno.errorcode.get(code, str(code))
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> int:
+    print(f"osl: {message}", file=sys.stderr)
+    return code
+
+
+def _need_root() -> None:
+    if os.geteuid() != 0:
+        raise PermissionError(errno.EPERM, "this command needs root (network namespaces, netlink)")
+
+
+def _key(arg: str) -> str:
+    """A key path as given, or the key of a container id."""
+    from osl import netns
+
+    if "/" in arg:
+        return os.path.abspath(arg)
+    return netns.generate_key(arg)
+
+
+def _out(args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None:
+    if args.json:
+        print(json.dumps(data, default=str))
+    else:
+        print(text())
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from osl import netlink as nl
+
+    if args.file in (None, "-"):
+        raw = sys.stdin.buffer.read()
+    else:
+        with open(args.file, "rb") as f:
+            raw = f.read()
+    data = raw
+    if args.hex or _looks_hex(raw):
+        text = b"".join(raw.split()).decode("ascii")
+        try:
+            data = bytes.fromhex(text)
+        except ValueError as e:
+            return _fail(f"decode: input looks like hex but is not: {e}")
+    try:
+        msgs = nl.decode(data)
+    except nl.DecodeError as e:
+        return _fail(f"decode: {e}")
+    for msg in msgs:
+        print(json.dumps(msg.to_dict()) if args.json else str(msg))
+    return 0
+
+
+def _looks_hex(raw: bytes) -> bool:
+    stripped = b"".join(raw.split())
+    return (
+        bool(stripped)
+        and len(stripped) % 2 == 0
+        and all(c in b"0123456789abcdefABCDEF" for c in stripped)
+    )
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    import osl
+
+    _need_root()
+    key = _key(args.id)
+    sb = osl.new_sandbox(key, os_create=not args.default)
+    sb.close()
+    _out(args, {"key": key}, lambda: key)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from osl import netns
+
+    directory = netns.netns_dir()
+    keys = sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+    paths = [os.path.join(directory, k) for k in keys]
+    _out(args, paths, lambda: "\n".join(paths))
+    return 0
+
+
+def _open(key_arg: str) -> Any:
+    import osl
+
+    _need_root()
+    key = _key(key_arg)
+    if not os.path.exists(key):
+        raise FileNotFoundError(errno.ENOENT, "no such sandbox", key)
+    return osl.open_sandbox(key)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    sb = _open(args.key)
+    try:
+        rt = sb.client
+        links = rt.links()
+        state = {
+            "key": sb.key,
+            "interfaces": [_iface_dict(i) for i in sb.interfaces],
+            "gateway": sb.gateway,
+            "gateway_ipv6": sb.gateway_ipv6,
+            "static_routes": [repr(r) for r in sb.static_routes],
+            "links": [
+                {
+                    "index": m.index,
+                    "ifname": m.get("ifname"),
+                    "up": bool(m.ifi_flags & 1),
+                    "mtu": m.get("mtu"),
+                    "address": m.get("address"),
+                    "stats": _stats(m.get("stats64")),
+                }
+                for m in links
+            ],
+            "addresses": [
+                f"{m.get('address')}/{m.prefixlen} dev {m.index}" for m in rt.addresses()
+            ],
+            "routes": [str(m) for m in rt.routes(table=None)],
+            "neighbors": [str(m) for m in rt.neighbors()],
+        }
+    finally:
+        sb.close()
+    if args.json:
+        print(json.dumps(state, default=str))
+        return 0
+    print(f"sandbox {sb.key}")
+    for link in state["links"]:
+        s = link["stats"] or {}
+        print(
+            f"  link {link['index']:>3} {link['ifname']:<12} {'UP' if link['up'] else 'down':<4}"
+            f" mtu {link['mtu']} {link['address']}  rx {s.get('rx_packets', 0)} pkts"
+            f" {s.get('rx_bytes', 0)} B  tx {s.get('tx_packets', 0)} pkts {s.get('tx_bytes', 0)} B"
+        )
+    for iface in state["interfaces"]:
+        print(f"  interface {iface['dst_name']} (host name {iface['src_name']})")
+    for section in ("addresses", "routes", "neighbors"):
+        for line in state[section]:
+            print(f"  {section[:-1] if section != 'addresses' else 'address'} {line}")
+    return 0
+
+
+def _stats(s: Any) -> Any:
+    if s is None:
+        return None
+    d = s._asdict()
+    d.pop("tail", None)
+    return {
+        k: d[k]
+        for k in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_dropped", "tx_dropped")
+    }
+
+
+def _iface_dict(i: Any) -> dict:
+    return {
+        "src_name": i.src_name,
+        "dst_name": i.dst_name,
+        "address": i.address,
+        "address_ipv6": i.address_ipv6,
+        "routes": i.routes,
+        "bridge": i.bridge,
+        "master": i.master,
+        "mac_address": i.mac_address,
+    }
+
+
+def cmd_add_interface(args: argparse.Namespace) -> int:
+    sb = _open(args.key)
+    try:
+        iface = sb.add_interface(
+            args.src,
+            args.prefix,
+            address=args.address,
+            address_ipv6=args.address_ipv6,
+            routes=args.route or (),
+            mac_address=args.mac,
+            bridge=args.bridge,
+            master=args.master,
+        )
+    finally:
+        sb.close()
+    _out(args, _iface_dict(iface), lambda: iface.dst_name)
+    return 0
+
+
+def cmd_remove_interface(args: argparse.Namespace) -> int:
+    sb = _open(args.key)
+    try:
+        for iface in sb.interfaces:
+            if args.name in (iface.dst_name, iface.src_name):
+                iface.remove()
+                moved = f"{iface.dst_name} -> {iface.src_name}"
+                _out(args, _iface_dict(iface), lambda: moved)
+                return 0
+        raise LookupError(f"no interface {args.name!r} in sandbox {sb.key}")
+    finally:
+        sb.close()
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    sb = _open(args.key)
+    try:
+        if args.unset:
+            (sb.unset_gateway_ipv6 if args.ipv6 else sb.unset_gateway)()
+        elif args.ip is None:
+            raise ValueError("gateway: give an IP address, or --unset")
+        else:
+            (sb.set_gateway_ipv6 if args.ipv6 else sb.set_gateway)(args.ip)
+        gw = sb.gateway_ipv6 if args.ipv6 else sb.gateway
+    finally:
+        sb.close()
+    _out(args, {"gateway": gw}, lambda: str(gw) if gw else "no gateway")
+    return 0
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    import osl
+
+    sb = _open(args.key)
+    try:
+        route = osl.StaticRoute(args.dest, next_hop=args.nexthop)
+        if args.action == "add":
+            sb.add_static_route(route)
+        else:
+            sb.remove_static_route(route)
+    finally:
+        sb.close()
+    _out(args, {"route": repr(route), "action": args.action}, lambda: f"{args.action} {route!r}")
+    return 0
+
+
+def cmd_neigh(args: argparse.Namespace) -> int:
+    from osl.netlink import consts as C
+
+    sb = _open(args.key)
+    try:
+        if args.action == "add":
+            sb.add_neighbor(
+                args.ip, args.mac, link_name=args.link, family=C.AF_BRIDGE if args.bridge else None
+            )
+        else:
+            sb.delete_neighbor(args.ip, args.mac)
+    finally:
+        sb.close()
+    _out(
+        args,
+        {"neighbor": [args.ip, args.mac], "action": args.action},
+        lambda: f"{args.action} {args.ip} {args.mac}",
+    )
+    return 0
+
+
+def cmd_destroy(args: argparse.Namespace) -> int:
+    sb = _open(args.key)
+    sb.destroy()
+    _out(args, {"destroyed": sb.key}, lambda: sb.key)
+    return 0
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    import osl
+
+    _need_root()
+    left = osl.gc()
+    _out(args, {"pending": left}, lambda: "\n".join(left) or "nothing pending")
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from osl.netlink import Monitor
+
+    _need_root()
+    netns = None if args.key is None else _key(args.key)
+    with Monitor(netns=netns) as mon:
+        for msg in mon.events(timeout=args.timeout):
+            print(json.dumps(msg.to_dict()) if args.json else str(msg), flush=True)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from osl.demo import run
+
+    _need_root()
+    return run(json_output=args.json)
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="osl", description="Linux network sandboxes.")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Callable, help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.set_defaults(fn=fn)
+        return sp
+
+    add("demo", cmd_demo, "build sandboxes in a scratch namespace, send traffic, tear down")
+    sp = add("create", cmd_create, "create a sandbox (a container id, or a key path)")
+    sp.add_argument("id")
+    sp.add_argument("--default", action="store_true", help="bind the caller's own namespace")
+    add("list", cmd_list, "list the keys in the sandbox directory")
+    sp = add("show", cmd_show, "a sandbox's live state: links, addresses, routes, neighbors")
+    sp.add_argument("key")
+    sp = add("add-interface", cmd_add_interface, "move a host interface into a sandbox")
+    sp.add_argument("key")
+    sp.add_argument("src")
+    sp.add_argument("prefix")
+    sp.add_argument("--address")
+    sp.add_argument("--address-ipv6")
+    sp.add_argument("--route", action="append")
+    sp.add_argument("--mac")
+    sp.add_argument("--bridge", action="store_true")
+    sp.add_argument("--master")
+    sp = add("remove-interface", cmd_remove_interface, "give an interface back to the host")
+    sp.add_argument("key")
+    sp.add_argument("name")
+    sp = add("gateway", cmd_gateway, "set or unset the default gateway")
+    sp.add_argument("key")
+    sp.add_argument("ip", nargs="?")
+    sp.add_argument("--ipv6", action="store_true")
+    sp.add_argument("--unset", action="store_true")
+    sp = add("route", cmd_route, "add or delete a static route: route add|del KEY DEST via HOP")
+    sp.add_argument("action", choices=("add", "del"))
+    sp.add_argument("key")
+    sp.add_argument("dest")
+    sp.add_argument("via", choices=("via",))
+    sp.add_argument("nexthop")
+    sp = add("neigh", cmd_neigh, "add or delete a neighbor entry")
+    sp.add_argument("action", choices=("add", "del"))
+    sp.add_argument("key")
+    sp.add_argument("ip")
+    sp.add_argument("mac")
+    sp.add_argument("--link", help="the interface's host-side (src) name")
+    sp.add_argument("--bridge", action="store_true", help="a forwarding (FDB) entry")
+    sp = add("destroy", cmd_destroy, "destroy a sandbox")
+    sp.add_argument("key")
+    add("gc", cmd_gc, "remove the keys of destroyed sandboxes now")
+    sp = add("monitor", cmd_monitor, "print link, address, route and neighbor events")
+    sp.add_argument("key", nargs="?")
+    sp.add_argument("--timeout", type=float, default=None, help="stop after this quiet time (s)")
+    sp = add("decode", cmd_decode, "decode netlink bytes (binary or hex) from a file or stdin")
+    sp.add_argument("file", nargs="?")
+    sp.add_argument("--hex", action="store_true", help="the input is hex text")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:
+        if args.debug:
+            raise
+        from osl.netlink import NetlinkError
+
+        if isinstance(e, NetlinkError):
+            detail = f"{e.what}: {_errno_name(e.errno)} {os.strerror(e.errno)}"
+            if e.kernel_message:
+                detail += f": {e.kernel_message}"
+            return _fail(detail)
+        if isinstance(e, OSError) and e.errno:
+            where = f" {e.filename}" if e.filename else ""
+            return _fail(f"{args.command}{where}: {_errno_name(e.errno)} {e.strerror}")
+        if isinstance(e, (ValueError, LookupError, TypeError)):
+            return _fail(f"{args.command}: {e}")
+        return _fail(f"{args.command}: {type(e).__name__}: {e}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
