@@ -206,15 +206,15 @@ def cmd_add_interface(args: argparse.Namespace) -> int:
 def cmd_remove_interface(args: argparse.Namespace) -> int:
     sb = _open(args.key)
     try:
-        for iface in sb.interfaces:
-            if args.name in (iface.dst_name, iface.src_name):
-                iface.remove()
-                moved = f"{iface.dst_name} -> {iface.src_name}"
-                _out(args, _iface_dict(iface), lambda: moved)
-                return 0
-        raise LookupError(f"no interface {args.name!r} in sandbox {sb.key}")
+        found = [i for i in sb.interfaces if args.name in (i.dst_name, i.src_name)]
+        if not found:
+            raise LookupError(f"no interface {args.name!r} in sandbox {sb.key}")
+        iface = found[0]
+        iface.remove()
     finally:
         sb.close()
+    _out(args, _iface_dict(iface), lambda: f"{iface.dst_name} -> {iface.src_name}")
+    return 0
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
