@@ -272,13 +272,17 @@ def route(
     scope: int | None = None,
     prefsrc: Address | None = None,
     protocol: int = C.RTPROT_BOOT,
-    rtm_type: int | str = C.RTN_UNICAST,
+    rtm_type: int | str | None = None,
     multipath: list | None = None,
     msg_type: int = C.RTM_NEWROUTE,
     flags: int = NEW,
 ) -> RouteMessage:
     """An RTM_NEWROUTE (or DELROUTE) for ``dst`` (a network like ``"198.51.100.0/24"`` or
-    ``"default"``). ``multipath`` is a list of ``(gateway, oif[, weight])``."""
+    ``"default"``). ``multipath`` is a list of ``(gateway, oif[, weight])``. ``rtm_type``
+    defaults to unicast for an add; a delete without one matches a route of any type (as
+    ``ip route del`` does: the kernel only compares the type when it is given)."""
+    if rtm_type is None:
+        rtm_type = C.RTN_UNSPEC if msg_type == C.RTM_DELROUTE else C.RTN_UNICAST
     if isinstance(rtm_type, str):
         if rtm_type not in RTN_TYPES:
             raise ValueError(f"route type {rtm_type!r} is not one of {sorted(RTN_TYPES)}")
