@@ -826,11 +826,6 @@ def test_missing_interface_name_is_enodev_naming_the_link(ns: NS) -> None:
     assert isinstance(info.value, OSError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a name is resolved with a separate RTM_GETLINK whose error says 'get link ...', "
-    "not the operation the caller asked for (delete link / add address ...)",
-)
 def test_missing_interface_name_error_names_the_callers_operation(ns: NS) -> None:
     with pytest.raises(NetlinkError) as info:
         ns.client.add_address("nope0", "192.0.2.1/24")

@@ -46,11 +46,12 @@ class Client(Transport):
         super().__init__(netns)
 
     # links ---------------------------------------------------------------------
-    def index(self, link: Link) -> int:
-        """The index of a link given by name (or index, returned as is)."""
+    def index(self, link: Link, what: str | None = None) -> int:
+        """The index of a link given by name (or index, returned as is); ``what`` names the
+        operation that needs it, for the error when there is no such link."""
         if isinstance(link, int):
             return R.check_index(link)
-        return self.link(link).index
+        return self.link(link, what and f"{what}: find {link!r}").index
 
     def link(self, link: Link, what: str | None = None) -> LinkMessage:
         """One link, by name or index; ENODEV when there is none."""
@@ -79,16 +80,17 @@ class Client(Transport):
         self.request(R.new_link(name, "bridge", **kw), f"add bridge {name}")
 
     def add_macvlan(self, name: str, parent: Link, mode: str = "bridge", **kw: Any) -> None:
-        msg = R.new_macvlan(name, self.index(parent), mode, **kw)
-        self.request(msg, f"add macvlan {name} on {parent}")
+        what = f"add macvlan {name} on {parent}"
+        self.request(R.new_macvlan(name, self.index(parent, what), mode, **kw), what)
 
     def add_vlan(self, name: str, parent: Link, vlan_id: int, **kw: Any) -> None:
-        msg = R.new_vlan(name, self.index(parent), vlan_id, **kw)
-        self.request(msg, f"add vlan {name} id {vlan_id} on {parent}")
+        what = f"add vlan {name} id {vlan_id} on {parent}"
+        self.request(R.new_vlan(name, self.index(parent, what), vlan_id, **kw), what)
 
     def add_vxlan(self, name: str, vni: int, *, parent: Link | None = None, **kw: Any) -> None:
-        parent_index = None if parent is None else self.index(parent)
-        self.request(R.new_vxlan(name, vni, parent=parent_index, **kw), f"add vxlan {name}")
+        what = f"add vxlan {name}"
+        parent_index = None if parent is None else self.index(parent, what)
+        self.request(R.new_vxlan(name, vni, parent=parent_index, **kw), what)
 
     def set_link(
         self,
@@ -103,14 +105,17 @@ class Client(Transport):
     ) -> None:
         """Change a link: state, name, MTU, MAC, master (``False`` detaches), or move it to
         another namespace (NetNS, fd or path; moved by fd, race-free)."""
-        index = self.index(link)
+        what = f"set link {link!r}"
+        if name is not None:
+            R.check_ifname(name)  # before anything is sent, the lookup included
+        index = self.index(link, what)
         master_index = None
         if master is False or master == 0:
             master_index = 0
         elif master is True:
             raise ValueError("master is a link (name or index), or False to detach")
         elif master is not None:
-            master_index = self.index(master)
+            master_index = self.index(master, what)
         fd, owned = (None, False) if netns is None else _netns_fd(netns)
         try:
             msg = R.set_link(
@@ -122,13 +127,14 @@ class Client(Transport):
                 master=master_index,
                 netns_fd=fd,
             )
-            self.request(msg, f"set link {link!r}")
+            self.request(msg, what)
         finally:
             if owned:
                 os.close(fd)
 
     def delete_link(self, link: Link) -> None:
-        self.request(R.del_link(self.index(link)), f"delete link {link!r}")
+        what = f"delete link {link!r}"
+        self.request(R.del_link(self.index(link, what)), what)
 
     def link_stats(self, link: Link) -> Any:
         """The link's IFLA_STATS64 counters (``rx_bytes``, ``tx_packets``, ...)."""
@@ -137,15 +143,16 @@ class Client(Transport):
     # addresses -----------------------------------------------------------------
     def add_address(self, link: Link, address: Any, **kw: Any) -> None:
         """Add ``address`` (``"192.0.2.10/24"``) to a link; ``nodad=True`` skips IPv6 DAD."""
-        msg = R.new_addr(self.index(link), address, **kw)
-        self.request(msg, f"add address {address} to {link!r}")
+        what = f"add address {address} to {link!r}"
+        self.request(R.new_addr(self.index(link, what), address, **kw), what)
 
     def delete_address(self, link: Link, address: Any) -> None:
-        self.request(R.del_addr(self.index(link), address), f"delete address {address} of {link!r}")
+        what = f"delete address {address} of {link!r}"
+        self.request(R.del_addr(self.index(link, what), address), what)
 
     def addresses(self, link: Link | None = None, family: int = C.AF_UNSPEC) -> list[AddrMessage]:
         """Addresses, of one link and/or one family (filtered by the kernel)."""
-        index = 0 if link is None else self.index(link)
+        index = 0 if link is None else self.index(link, "list addresses")
         found = self.dump(R.dump_addrs(family, index), "list addresses")
         return [m for m in found if not index or m.index == index]
 
@@ -155,35 +162,35 @@ class Client(Transport):
     ) -> None:
         """Add a route: ``gateway``, ``oif``, ``table``, ``metric``, ``scope``, ``prefsrc``,
         ``rtm_type``, ``multipath=[(gateway, oif, weight), ...]``."""
-        msg = self._route(dst, oif, kw, flags=R.REPLACE if replace else R.NEW)
-        self.request(msg, f"{'replace' if replace else 'add'} route {dst}")
+        what = f"{'replace' if replace else 'add'} route {dst}"
+        self.request(self._route(dst, oif, kw, what, flags=R.REPLACE if replace else R.NEW), what)
 
     def replace_route(self, dst: Any, **kw: Any) -> None:
         self.add_route(dst, replace=True, **kw)
 
     def delete_route(self, dst: Any, *, oif: Link | None = None, **kw: Any) -> None:
-        msg = self._route(dst, oif, kw, msg_type=C.RTM_DELROUTE, flags=C.NLM_F_REQUEST)
-        self.request(msg, f"delete route {dst}")
+        what = f"delete route {dst}"
+        msg = self._route(dst, oif, kw, what, msg_type=C.RTM_DELROUTE, flags=C.NLM_F_REQUEST)
+        self.request(msg, what)
 
-    def _route(self, dst: Any, oif: Link | None, kw: dict, **extra: Any) -> RouteMessage:
+    def _route(self, dst: Any, oif: Link | None, kw: dict, what: str, **extra: Any) -> RouteMessage:
         if kw.get("multipath"):
-            kw["multipath"] = [(h[0], self.index(h[1]), *h[2:]) for h in kw["multipath"]]
-        return R.route(dst, oif=None if oif is None else self.index(oif), **kw, **extra)
+            kw["multipath"] = [(h[0], self.index(h[1], what), *h[2:]) for h in kw["multipath"]]
+        return R.route(dst, oif=None if oif is None else self.index(oif, what), **kw, **extra)
 
     def get_route(self, dst: Any, *, oif: Link | None = None) -> RouteMessage:
         """The kernel's route lookup for ``dst`` (RTM_GETROUTE): its ``oif``, ``gateway``..."""
-        msg = R.get_route(dst, oif=None if oif is None else self.index(oif))
-        (reply,) = [
-            m for m in self.request(msg, f"look up route to {dst}") if isinstance(m, RouteMessage)
-        ]
+        what = f"look up route to {dst}"
+        msg = R.get_route(dst, oif=None if oif is None else self.index(oif, what))
+        (reply,) = [m for m in self.request(msg, what) if isinstance(m, RouteMessage)]
         return reply
 
     def routes(
         self, family: int = C.AF_UNSPEC, table: int | None = C.RT_TABLE_MAIN
     ) -> list[RouteMessage]:
-        """Routes of one table (``None``: all tables) and family."""
+        """Routes of one table (``None`` or 0: all tables) and family."""
         found = self.dump(R.dump_routes(family, table or 0), "list routes")
-        return [m for m in found if table is None or m.table_id == table]
+        return [m for m in found if not table or m.table_id == table]
 
     # neighbors -------------------------------------------------------------------
     def add_neighbor(
@@ -197,8 +204,9 @@ class Client(Transport):
     ) -> None:
         """An ARP/NDP entry (``state`` defaults to permanent), or with ``family=AF_BRIDGE`` a
         forwarding database entry (``ndm_flags=NTF_SELF`` or ``NTF_MASTER``)."""
-        msg = R.neigh(self.index(link), dst, lladdr, flags=R.REPLACE if replace else R.NEW, **kw)
-        self.request(msg, f"{'replace' if replace else 'add'} neighbor {dst or lladdr} on {link!r}")
+        what = f"{'replace' if replace else 'add'} neighbor {dst or lladdr} on {link!r}"
+        index = self.index(link, what)
+        self.request(R.neigh(index, dst, lladdr, flags=R.REPLACE if replace else R.NEW, **kw), what)
 
     def replace_neighbor(self, dst: Any, lladdr: str | None, *, link: Link, **kw: Any) -> None:
         self.add_neighbor(dst, lladdr, link=link, replace=True, **kw)
@@ -206,12 +214,12 @@ class Client(Transport):
     def delete_neighbor(
         self, dst: Any, lladdr: str | None = None, *, link: Link, **kw: Any
     ) -> None:
-        msg = R.del_neigh(self.index(link), dst, lladdr, **kw)
-        self.request(msg, f"delete neighbor {dst or lladdr} on {link!r}")
+        what = f"delete neighbor {dst or lladdr} on {link!r}"
+        self.request(R.del_neigh(self.index(link, what), dst, lladdr, **kw), what)
 
     def neighbors(self, link: Link | None = None, family: int = C.AF_UNSPEC) -> list[NeighMessage]:
         """Neighbor entries (AF_BRIDGE: the forwarding database), of one link if given."""
-        index = 0 if link is None else self.index(link)
+        index = 0 if link is None else self.index(link, "list neighbors")
         found = self.dump(R.dump_neighs(family, index), "list neighbors")
         return [m for m in found if not index or m.index == index]
 
