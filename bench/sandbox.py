@@ -1,0 +1,446 @@
+#!/usr/bin/env python3
+"""Scenario A (sandbox lifecycle), side by side in one run: osl, pyroute2 and iproute2's ``ip``.
+
+    sudo python3 bench/sandbox.py [--count 50] [--repeats 5] [--warmup 5] [--quick]
+
+One sandbox: create a namespace (bind-mounted on a key), create a veth pair in the host,
+move one end in, rename it ``eth0``, add 192.0.2.2/24 and 2001:db8::2/64 (NODAD), set it
+up, ``lo`` up, default route via 192.0.2.1; then destroy the namespace and delete the host
+end.  A repeat is ``--count`` sandboxes one after the other; the figure is the repeat's wall
+time divided by the count, so the kernel's asynchronous namespace teardown weighs on the
+next sandboxes as it would in a daemon (the last ones' teardown is not waited for).
+
+Implementations (each in its own worker process, started once; the order rotates between
+repeats to cancel drift, and every repeat starts after a ``--settle`` pause so the previous
+one's namespaces are freed first):
+
+- ``osl``: ``osl.new_sandbox(key)`` (brings ``lo`` up), host ``Client().add_veth``,
+  ``sb.add_interface(..)``, ``sb.set_gateway``, ``sb.destroy()``, host ``delete_link``.
+- ``pyroute2 netns.create+NetNS``: ``pyroute2.netns.create(name)``, host ``IPRoute()``
+  adds the veth and moves one end (``net_ns_fd``), ``NetNS(name)`` configures it,
+  ``netns.remove(name)``, host ``link("del")``.
+- ``pyroute2 IPRoute(netns=)``: the same, but ``IPRoute(netns=name)`` creates the namespace
+  itself (one helper process instead of two; in 0.9 ``NetNS`` is a thin wrapper of it).
+- ``ip, one process per command``: 11 processes per sandbox.
+- ``ip -batch, per sandbox``: three ``ip -batch -`` processes per sandbox (the commands fed
+  on stdin): host (``netns add``, ``link add``, ``link set .. netns``), inside with
+  ``ip -n NS -batch`` (rename, both addresses, up, ``lo`` up, route), host (``netns del``,
+  ``link del``).  Three because a batch's lines take no ``-n`` and ``ip`` opens its netlink
+  socket once, in the namespace it started in; so there is no one-process form.
+
+Reported: median ms per sandbox over the repeats (min-max), the ratio to osl, and the CPU
+per sandbox from ``getrusage``: user (the library's own code, the Python interpreter or
+``ip``), system (the kernel working inside those processes' system calls), the rest of the
+wall time being spent off CPU (waiting for the kernel: RCU grace periods, locks, workqueues).
+``RUSAGE_CHILDREN`` counts the ``ip`` processes and pyroute2's helper processes.  osl's time
+is also broken into phases (medians of the repeats).
+
+It never touches the host: it re-executes itself under ``unshare --net --mount`` (the new
+network namespace stands in for the host), mounts a tmpfs over ``/run`` in that private
+mount namespace and keeps every implementation's namespaces in ``/run/netns`` there
+(``OSL_NETNS_DIR`` points at it; ``ip netns`` and pyroute2 use it by default).  During the
+warm-up each implementation's first sandbox is checked with ``ip -j``; after the run no key
+and no veth may be left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+NETNS_DIR = "/run/netns"
+V4, V6, GW = "192.0.2.2/24", "2001:db8::2/64", "192.0.2.1"
+
+IMPLS = {
+    "osl": "osl",
+    "pyroute2": "pyroute2 netns.create+NetNS",
+    "pyroute2-ipr": "pyroute2 IPRoute(netns=)",
+    "ip": "ip, one process per command",
+    "ip-batch": "ip -batch, per sandbox (3 procs)",
+}
+PHASES = ["create ns", "host veth", "add_interface", "gateway", "destroy", "delete host end"]
+
+
+# ------------------------------------------------------------------ checking a sandbox
+def check_sandbox(ns: str) -> None:
+    """The sandbox as the scenario wants it, read back with ``ip -j`` (warm-up only)."""
+
+    def ipj(*args: str) -> list:
+        return json.loads(subprocess.run(["ip", "-j", "-n", ns, *args], check=True,
+                                         capture_output=True, text=True).stdout)  # fmt: skip
+
+    (eth0,) = ipj("addr", "show", "dev", "eth0")
+    assert "UP" in eth0["flags"], eth0
+    addrs = {(a["local"], a["prefixlen"], bool(a.get("nodad"))) for a in eth0["addr_info"]}
+    assert ("192.0.2.2", 24, False) in addrs and ("2001:db8::2", 64, True) in addrs, addrs
+    (lo,) = ipj("link", "show", "lo")
+    assert "UP" in lo["flags"], lo
+    (route,) = ipj("route", "show", "default")
+    assert route["gateway"] == GW and route["dev"] == "eth0", route
+
+
+# ------------------------------------------------------------------ implementations
+class Impl:
+    """One implementation's sandbox lifecycle; ``missing`` counts host ends already gone
+    (freed with their namespace) when the delete came."""
+
+    def __init__(self) -> None:
+        self.missing = 0
+        self.phases: dict = {}
+
+    def one(self, i: int, check: bool) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class Osl(Impl):
+    def __init__(self) -> None:
+        super().__init__()
+        sys.path.insert(0, ROOT)  # the tree's osl (with its in-place compiled module)
+        import osl
+        from osl.netlink import NetlinkError
+        from osl.netlink.client import Client
+
+        self.osl, self.error = osl, NetlinkError
+        self.host = Client()
+        assert osl.netns_dir() == NETNS_DIR
+
+    def one(self, i: int, check: bool) -> None:
+        ns, a, b = f"osl{i}", f"osl{i}a", f"osl{i}b"
+        clock, cpu, ph = time.perf_counter, time.process_time, self.phases
+        marks = [(clock(), cpu())]
+        sb = self.osl.new_sandbox(os.path.join(NETNS_DIR, ns))
+        marks.append((clock(), cpu()))
+        self.host.add_veth(a, b)
+        marks.append((clock(), cpu()))
+        sb.add_interface(a, "eth", address=V4, address_ipv6=V6)
+        marks.append((clock(), cpu()))
+        sb.set_gateway(GW)
+        marks.append((clock(), cpu()))
+        if check:
+            check_sandbox(ns)
+            marks[-1] = (clock(), cpu())
+        sb.destroy()
+        marks.append((clock(), cpu()))
+        try:
+            self.host.delete_link(b)
+        except self.error as e:
+            if e.errno != errno.ENODEV:
+                raise
+            self.missing += 1
+        marks.append((clock(), cpu()))
+        for name, (w0, c0), (w1, c1) in zip(PHASES, marks, marks[1:]):
+            w, c = ph.get(name, (0.0, 0.0))
+            ph[name] = (w + w1 - w0, c + c1 - c0)
+
+    def close(self) -> None:
+        self.host.close()
+        assert self.osl.gc() == [], "osl left keys to collect"
+
+
+class Pyroute2(Impl):
+    def __init__(self, create_with_ipr: bool) -> None:
+        super().__init__()
+        import pyroute2
+        from pyroute2 import netns
+        from pyroute2.netlink.exceptions import NetlinkError
+        from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
+
+        self.pr, self.netns, self.error, self.nodad = pyroute2, netns, NetlinkError, IFA_F_NODAD
+        assert os.path.realpath(netns.NETNS_RUN_DIR) == NETNS_DIR
+        self.host = pyroute2.IPRoute()
+        self.create_with_ipr = create_with_ipr
+
+    def one(self, i: int, check: bool) -> None:
+        ns, a, b = f"pr{i}", f"pr{i}a", f"pr{i}b"
+        if self.create_with_ipr:
+            inside = self.pr.IPRoute(netns=ns)  # flags=O_CREAT: its helper creates the ns
+        else:
+            self.netns.create(ns)
+            inside = None
+        host = self.host
+        host.link("add", ifname=b, kind="veth", peer=a)
+        host.link("set", index=host.link_lookup(ifname=a)[0], net_ns_fd=ns)
+        if inside is None:
+            inside = self.pr.NetNS(ns)
+        with inside:
+            idx = inside.link_lookup(ifname=a)[0]
+            inside.link("set", index=idx, ifname="eth0")
+            inside.addr("add", index=idx, address="192.0.2.2", prefixlen=24)
+            inside.addr("add", index=idx, address="2001:db8::2", prefixlen=64, flags=self.nodad)
+            inside.link("set", index=idx, state="up")
+            inside.link("set", index=inside.link_lookup(ifname="lo")[0], state="up")
+            inside.route("add", dst="default", gateway=GW)
+            if check:
+                check_sandbox(ns)
+        self.netns.remove(ns)
+        try:
+            host.link("del", ifname=b)
+        except self.error as e:
+            if e.code != errno.ENODEV:
+                raise
+            self.missing += 1
+
+    def close(self) -> None:
+        self.host.close()
+
+
+def host_setup(ns: str, a: str, b: str) -> list:
+    return [["netns", "add", ns], ["link", "add", b, "type", "veth", "peer", "name", a],
+            ["link", "set", a, "netns", ns]]  # fmt: skip
+
+
+def inside_setup() -> list:
+    return [
+        ["link", "set", "{a}", "name", "eth0"],
+        ["addr", "add", V4, "dev", "eth0"],
+        ["addr", "add", V6, "dev", "eth0", "nodad"],
+        ["link", "set", "eth0", "up"],
+        ["link", "set", "lo", "up"],
+        ["route", "add", "default", "via", GW],
+    ]
+
+
+def gone(stderr: str) -> bool:
+    """``ip link del``'s words for a device freed with its namespace: before its own name
+    lookup, or between that and the kernel's answer."""
+    return "Cannot find device" in stderr or "No such device" in stderr
+
+
+class IpCommands(Impl):
+    def one(self, i: int, check: bool) -> None:
+        ns, a, b = f"ip{i}", f"ip{i}a", f"ip{i}b"
+        for cmd in host_setup(ns, a, b):
+            subprocess.run(["ip", *cmd], check=True)
+        for cmd in inside_setup():
+            subprocess.run(["ip", "-n", ns, *[w.format(a=a) for w in cmd]], check=True)
+        if check:
+            check_sandbox(ns)
+        subprocess.run(["ip", "netns", "del", ns], check=True)
+        done = subprocess.run(
+            ["ip", "link", "del", b], check=False, stderr=subprocess.PIPE, text=True
+        )
+        if done.returncode:
+            if not gone(done.stderr):
+                raise RuntimeError(done.stderr)
+            self.missing += 1
+
+
+class IpBatch(Impl):
+    @staticmethod
+    def batch(lines: list, *pre: str, force: bool = False) -> subprocess.CompletedProcess:
+        text = "".join(" ".join(words) + "\n" for words in lines)
+        argv = ["ip", *pre, *(["-force"] if force else []), "-batch", "-"]
+        return subprocess.run(argv, check=False, input=text, stderr=subprocess.PIPE, text=True)
+
+    def one(self, i: int, check: bool) -> None:
+        ns, a, b = f"ipb{i}", f"ipb{i}a", f"ipb{i}b"
+        for done in (
+            self.batch(host_setup(ns, a, b)),
+            self.batch([[w.format(a=a) for w in cmd] for cmd in inside_setup()], "-n", ns),
+        ):
+            if done.returncode:
+                raise RuntimeError(done.stderr)
+        if check:
+            check_sandbox(ns)
+        done = self.batch([["netns", "del", ns], ["link", "del", b]], force=True)
+        if done.returncode:
+            if not gone(done.stderr) or os.path.exists(f"{NETNS_DIR}/{ns}"):
+                raise RuntimeError(done.stderr)
+            self.missing += 1
+
+
+def make(impl: str) -> Impl:
+    if impl == "osl":
+        return Osl()
+    if impl in ("pyroute2", "pyroute2-ipr"):
+        return Pyroute2(create_with_ipr=impl == "pyroute2-ipr")
+    return IpCommands() if impl == "ip" else IpBatch()
+
+
+# ------------------------------------------------------------------ worker
+def worker(impl_name: str) -> None:
+    """Serve ``{"count": n, "check": bool}`` lines with one JSON result line each."""
+    impl = make(impl_name)
+    for line in sys.stdin:
+        req = json.loads(line)
+        impl.missing, impl.phases = 0, {}
+        self0 = resource.getrusage(resource.RUSAGE_SELF)
+        kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        for i in range(req["count"]):
+            impl.one(i, req["check"] and i == 0)
+        wall = time.perf_counter() - t0
+        self1 = resource.getrusage(resource.RUSAGE_SELF)
+        kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out = {
+            "wall": wall,
+            "self_user": self1.ru_utime - self0.ru_utime,
+            "self_sys": self1.ru_stime - self0.ru_stime,
+            "kids_user": kids1.ru_utime - kids0.ru_utime,
+            "kids_sys": kids1.ru_stime - kids0.ru_stime,
+            "missing": impl.missing,
+            "phases": impl.phases,
+        }
+        print(json.dumps(out), flush=True)
+    impl.close()
+
+
+# ------------------------------------------------------------------ driver
+def isolate() -> None:
+    """Re-execute under fresh network + mount namespaces (nothing reaches the host)."""
+    env = dict(os.environ, OSL_BENCH_ISOLATED="1")
+    argv = ["unshare", "--net", "--mount", "--propagation", "private", "--"]
+    os.execvpe("unshare", [*argv, sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env)
+
+
+class Worker:
+    def __init__(self, impl: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--worker", impl],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, OSL_NETNS_DIR=NETNS_DIR),
+        )
+
+    def run(self, count: int, check: bool = False) -> dict:
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(json.dumps({"count": count, "check": check}) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker {self.proc.args[-1]} failed (see its stderr)")
+        return json.loads(line)
+
+    def close(self) -> int:
+        assert self.proc.stdin
+        self.proc.stdin.close()
+        return self.proc.wait(timeout=60)
+
+
+def leftovers() -> list:
+    links = json.loads(subprocess.run(["ip", "-j", "link"], check=True, capture_output=True,
+                                      text=True).stdout)  # fmt: skip
+    return sorted(os.listdir(NETNS_DIR)) + [x["ifname"] for x in links if x["ifname"] != "lo"]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f}"
+
+
+def report(results: dict, args: argparse.Namespace, load: tuple) -> None:
+    import pyroute2
+
+    ipv = subprocess.run(["ip", "-V"], check=True, capture_output=True, text=True).stdout.split(
+        ","
+    )[1]
+    n = args.count
+    per = {  # per-sandbox figures of every repeat
+        impl: {k: [r[k] / n for r in rs] for k in rs[0] if k not in ("phases", "missing")}
+        for impl, rs in results.items()
+    }
+    med = {impl: {k: statistics.median(v) for k, v in d.items()} for impl, d in per.items()}
+    base = med["osl"]["wall"]
+    print(
+        f"Scenario A, sandbox lifecycle: {n} sandboxes per repeat, {args.repeats} repeats after "
+        f"a warm-up of {args.warmup}; kernel {os.uname().release}, Python "
+        f"{sys.version.split()[0]}, pyroute2 {pyroute2.__version__}, {ipv.strip()}"
+    )
+    print(f"load average before: {load[0]}  after: {load[1]}  ({os.cpu_count()} CPUs)\n")
+    head = f"{'implementation':<35}{'ms/sandbox':>11}{'min-max':>15}{'x osl':>7}"
+    print(head + f"{'CPU ms':>8}{'user':>7}{'sys':>7}{'off-CPU':>9}{'CPU%':>6}")
+    for impl, label in IMPLS.items():
+        d, m = per[impl], med[impl]
+        user = [a + b for a, b in zip(d["self_user"], d["kids_user"])]
+        sys_ = [a + b for a, b in zip(d["self_sys"], d["kids_sys"])]
+        cpu = statistics.median([u + s for u, s in zip(user, sys_)])
+        rng = f"{ms(min(d['wall']))}-{ms(max(d['wall']))}"
+        print(
+            f"{label:<35}{ms(m['wall']):>11}{rng:>15}{m['wall'] / base:>7.2f}"
+            f"{ms(cpu):>8}{ms(statistics.median(user)):>7}{ms(statistics.median(sys_)):>7}"
+            f"{ms(m['wall'] - cpu):>9}{100 * cpu / m['wall']:>5.0f}%"
+        )
+    print("\nCPU per sandbox by process (ms, medians): user / sys")
+    print(f"{'implementation':<35}{'this process':>16}{'child processes':>18}")
+    for impl, label in IMPLS.items():
+        m = med[impl]
+        own = f"{ms(m['self_user'])} / {ms(m['self_sys'])}"
+        kids = f"{ms(m['kids_user'])} / {ms(m['kids_sys'])}"
+        print(f"{label:<35}{own:>16}{kids:>18}")
+    print("\nosl by phase (ms per sandbox, medians of the repeats):")
+    print(f"{'phase':<18}{'wall':>8}{'CPU':>8}{'off-CPU':>9}{'share':>7}")
+    total = 0.0
+    for name in PHASES:
+        wall = statistics.median(r["phases"][name][0] / n for r in results["osl"])
+        cpu = statistics.median(r["phases"][name][1] / n for r in results["osl"])
+        total += wall
+        print(f"{name:<18}{ms(wall):>8}{ms(cpu):>8}{ms(wall - cpu):>9}{100 * wall / base:>6.0f}%")
+    print(f"{'sum':<18}{ms(total):>8}")
+    missing = {IMPLS[i]: sum(r["missing"] for r in rs) for i, rs in results.items()}
+    if any(missing.values()):
+        print(f"\nhost ends already freed with their namespace at delete time: {missing}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--count", type=int, default=50, help="sandboxes per repeat")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=5, help="sandboxes per implementation")
+    parser.add_argument("--settle", type=float, default=1.0, help="pause before a repeat, s")
+    parser.add_argument("--quick", action="store_true", help="--count 10 --repeats 3")
+    parser.add_argument("--worker", choices=list(IMPLS), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker)
+        return 0
+    if args.quick:
+        args.count, args.repeats, args.warmup, args.settle = 10, 3, 2, 0.3
+    if os.geteuid() != 0:
+        print("bench/sandbox.py: run as root (it creates namespaces)", file=sys.stderr)
+        return 2
+    if os.environ.get("OSL_BENCH_ISOLATED") != "1":
+        isolate()
+    subprocess.run(["mount", "-t", "tmpfs", "osl-bench", "/run"], check=True)
+    os.mkdir(NETNS_DIR)
+    load_before = os.getloadavg()
+    workers = {impl: Worker(impl) for impl in IMPLS}
+    results: dict = {impl: [] for impl in IMPLS}
+    try:
+        for w in workers.values():
+            w.run(args.warmup, check=True)
+        order = list(IMPLS)
+        for r in range(args.repeats):
+            for impl in order[r % len(order) :] + order[: r % len(order)]:
+                time.sleep(args.settle)
+                results[impl].append(workers[impl].run(args.count))
+        for w in workers.values():
+            if w.close():
+                raise RuntimeError(f"worker {w.proc.args[-1]} failed on close")
+        time.sleep(args.settle)
+        left = leftovers()
+        if left:
+            raise RuntimeError(f"left behind: {left}")
+    finally:
+        for w in workers.values():
+            if w.proc.poll() is None:
+                w.proc.kill()
+        subprocess.run(["umount", "-l", "/run"], check=False)
+    load_after = os.getloadavg()
+    report(results, args, (f"{load_before[0]:.2f}", f"{load_after[0]:.2f}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
