@@ -307,15 +307,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- parser
 
 
+class _Intermixed(argparse.ArgumentParser):
+    """A subcommand's parser that takes options between its positionals, as in
+    ``gateway KEY --ipv6 IP`` (plain argparse stops filling ``ip`` at the option)."""
+
+    _inner = False
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self._inner:  # parse_known_intermixed_args calls back here (Python < 3.12)
+            return super().parse_known_args(args, namespace)
+        self._inner = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inner = False
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="osl", description="Linux network sandboxes.")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Intermixed
+    )
 
     def add(name: str, fn: Callable, help: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
         sp.set_defaults(fn=fn)
+        # also after the command (``osl monitor --json``); SUPPRESS keeps a global one
+        sp.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+        sp.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+        )
         return sp
 
     add("demo", cmd_demo, "build sandboxes in a scratch namespace, send traffic, tear down")
