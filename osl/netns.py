@@ -211,7 +211,7 @@ class NetNS:
         if fd >= 0:
             os.close(fd)
 
-    def __enter__(self) -> NetNS:  # noqa: PYI034 - no typing_extensions dependency
+    def __enter__(self) -> NetNS:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -178,9 +178,13 @@ class Client(Transport):
             kw["multipath"] = [(h[0], self.index(h[1], what), *h[2:]) for h in kw["multipath"]]
         return R.route(dst, oif=None if oif is None else self.index(oif, what), **kw, **extra)
 
-    def get_route(self, dst: Any, *, oif: Link | None = None) -> RouteMessage:
-        """The kernel's route lookup for ``dst`` (RTM_GETROUTE): its ``oif``, ``gateway``..."""
-        what = f"look up route to {dst}"
+    def get_route(
+        self, dst: Any, *, oif: Link | None = None, what: str | None = None
+    ) -> RouteMessage:
+        """The kernel's route lookup for ``dst`` (RTM_GETROUTE): its ``oif``, ``gateway``...
+        ``what`` names the operation that needs it, for the error."""
+        what = f"{what}: " if what else ""
+        what += f"look up route to {dst}"
         msg = R.get_route(dst, oif=None if oif is None else self.index(oif, what))
         (reply,) = [m for m in self.request(msg, what) if isinstance(m, RouteMessage)]
         return reply
