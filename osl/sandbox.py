@@ -229,6 +229,15 @@ def _init_ns() -> _netns.NetNS:
         return _init_ns_handle
 
 
+# Taken when the module is loaded, as libnetwork does at init: taken at the first
+# init_os_context() instead, it would be whatever namespace the main thread is in by then
+# (inside a sandbox, within invoke()) and stay that for the life of the process.
+try:
+    _init_ns()
+except OSError:  # pragma: no cover - no /proc: taken at the first use instead
+    pass
+
+
 def init_os_context() -> _OSContext:
     """Put the calling thread in the process's first network namespace; undo by calling the
     result, or use it as a context manager (libnetwork's ``InitOSContext``)."""
@@ -352,15 +361,18 @@ class Sandbox:
                 master=master,
                 mac_address=mac,
             )
-            iface._index = self._bring_in(iface, master_iface)
-            if not self._is_default:
-                self._next_index[dst_prefix] = n + 1
-                self._save_counters()
+            counters = None if self._is_default else {**self._next_index, dst_prefix: n + 1}
+            iface._index = self._bring_in(iface, master_iface, counters)
+            if counters is not None:
+                self._next_index = counters
             self._interfaces.append(iface)
             return iface
 
-    def _bring_in(self, iface: Interface, master: Interface | None) -> int:
-        """Move (or create) and configure; undo everything on failure. Returns the index."""
+    def _bring_in(
+        self, iface: Interface, master: Interface | None, counters: dict[str, int] | None
+    ) -> int:
+        """Move (or create) and configure, then record ``counters``; undo everything on
+        failure. Returns the index."""
         what = f"add interface {iface.src_name} as {iface.dst_name}"
         rt = self._client
         moved = created = False
@@ -394,6 +406,8 @@ class Sandbox:
                         result.offset,
                         result.attribute,
                     ) from result
+            if counters is not None:
+                self._save_counters(counters, f"{what}: record the name counters")
             return index
         except BaseException:
             self._undo_bring_in(iface, index, moved, created, original_mac)
@@ -492,10 +506,10 @@ class Sandbox:
                         raise result
             self._interfaces.remove(iface)
 
-    def _save_counters(self) -> None:
+    def _save_counters(self, counters: dict[str, int], what: str) -> None:
         lo = self._client.link("lo")
-        alias = _ALIAS_TAG + json.dumps({"next": self._next_index}, separators=(",", ":"))
-        self._client.request(R.set_link(lo.index, alias=alias), "record the name counters")
+        alias = _ALIAS_TAG + json.dumps({"next": counters}, separators=(",", ":"))
+        self._client.request(R.set_link(lo.index, alias=alias), what)
 
     # gateways and routes ---------------------------------------------------------------
     def _direct_oif(self, gw: Address, what: str) -> int:
