@@ -267,6 +267,9 @@ class Sandbox:
         self._static_routes: list[StaticRoute] = []
         self._neighbors: list[_Neighbor] = []
         self._next_index: dict[str, int] = {}
+        # the interface index each gateway and static route goes out of: when that interface
+        # leaves, the kernel drops those routes, and so do the records
+        self._route_oif: dict[Any, int] = {}
         self._destroyed = False
 
     # state ------------------------------------------------------------------------
@@ -375,7 +378,7 @@ class Sandbox:
         failure. Returns the index."""
         what = f"add interface {iface.src_name} as {iface.dst_name}"
         rt = self._client
-        moved = created = False
+        moved = created = was_up = False
         original_mac = None
         index = None
         try:
@@ -386,14 +389,17 @@ class Sandbox:
                 host = self._host_rt()
                 link = host.link(iface.src_name, f"{what}: find {iface.src_name} in the host")
                 original_mac = link.get("address")
+                was_up = bool(link.ifi_flags & C.IFF_UP)
                 host.request(
                     R.set_link(link.index, up=False, netns_fd=self._ns.fd),
                     f"{what}: move into the sandbox",
                 )
                 moved = True
-            index = rt.link(iface.src_name).index
-            if self._is_default and iface.mac_address:
-                original_mac = rt.link(index).get("address")
+            link = rt.link(iface.src_name)
+            index = link.index
+            if self._is_default:
+                original_mac = link.get("address")
+                was_up = bool(link.ifi_flags & C.IFF_UP)
             steps = self._configure(iface, index, master)
             results = rt.batch([msg for _, msg in steps], stop_on_error=True)
             for (step, _), result in zip(steps, results):
@@ -410,7 +416,7 @@ class Sandbox:
                 self._save_counters(counters, f"{what}: record the name counters")
             return index
         except BaseException:
-            self._undo_bring_in(iface, index, moved, created, original_mac)
+            self._undo_bring_in(iface, index, moved, created, original_mac, was_up)
             raise
 
     def _configure(self, iface: Interface, index: int, master: Interface | None) -> list:
@@ -448,6 +454,7 @@ class Sandbox:
         moved: bool,
         created: bool,
         original_mac: str | None,
+        was_up: bool,
     ) -> None:
         """Put back the link this call brought in, found by its index: a link that was in
         the sandbox already under that name (a failed move or create) is left alone."""
@@ -474,7 +481,11 @@ class Sandbox:
                 rt.request(R.set_link(index, alias=""))
             if moved:
                 rt.request(R.set_link(index, netns_fd=self._host.fd))
+                if was_up:
+                    self._host_rt().set_link(iface.src_name, up=True)
             elif self._is_default:
+                if was_up:
+                    rt.request(R.set_link(index, up=True))
                 for addr in (iface.address, iface.address_ipv6, *iface.link_local_addresses):
                     if addr is not None:
                         try:
@@ -505,6 +516,20 @@ class Sandbox:
                     if isinstance(result, NetlinkError):
                         raise result
             self._interfaces.remove(iface)
+            self._forget_routes_of(iface)
+
+    def _forget_routes_of(self, iface: Interface) -> None:
+        """Drop the records of what the kernel removed with the interface: its neighbor
+        entries, and gateways and static routes that went out of it."""
+        self._neighbors = [n for n in self._neighbors if n.link_name != iface.src_name]
+        gone = {k for k, oif in self._route_oif.items() if oif == iface._index}
+        for key in gone:
+            del self._route_oif[key]
+        if ("gateway", 4) in gone:
+            self._gateway = None
+        if ("gateway", 6) in gone:
+            self._gateway6 = None
+        self._static_routes = [r for r in self._static_routes if r not in gone]
 
     def _save_counters(self, counters: dict[str, int], what: str) -> None:
         lo = self._client.link("lo")
@@ -513,7 +538,7 @@ class Sandbox:
 
     # gateways and routes ---------------------------------------------------------------
     def _direct_oif(self, gw: Address, what: str) -> int:
-        found = self._client.get_route(gw)
+        found = self._client.get_route(gw, what=what)
         if found.get("gateway") is not None or found.rtm_type != C.RTN_UNICAST:
             raise NetlinkError(
                 errno.ENETUNREACH, what, f"{gw} is not on a directly connected network"
@@ -534,6 +559,7 @@ class Sandbox:
                 self._gateway = addr
             else:
                 self._gateway6 = addr
+            self._route_oif[("gateway", version)] = oif
 
     def set_gateway(self, gw: Any) -> None:
         """Set (or replace) the IPv4 default route via ``gw``."""
@@ -558,6 +584,7 @@ class Sandbox:
                 self._gateway = None
             else:
                 self._gateway6 = None
+            self._route_oif.pop(("gateway", version), None)
 
     def unset_gateway(self) -> None:
         """Remove the IPv4 default route set by ``set_gateway``; nothing if none is set."""
@@ -579,6 +606,7 @@ class Sandbox:
             msg = R.route(route.destination, gateway=route.next_hop, oif=oif, protocol=RTPROT_OSL)
             self._client.request(msg, what)
             self._static_routes.append(route)
+            self._route_oif[route] = oif
 
     def remove_static_route(self, route: StaticRoute) -> None:
         with self._lock:
@@ -588,6 +616,7 @@ class Sandbox:
             msg = R.del_route(route.destination, gateway=route.next_hop)
             self._client.request(msg, f"remove static route {route.destination}")
             self._static_routes.remove(route)
+            self._route_oif.pop(route, None)
 
     # neighbors ----------------------------------------------------------------------------
     def _find_neighbor(self, ip: Address, mac: str | None) -> _Neighbor | None:
@@ -836,13 +865,24 @@ def _restore(sb: Sandbox) -> None:
                 sb._gateway = gw
             else:
                 sb._gateway6 = gw
+            sb._route_oif[("gateway", gw.version)] = route.get("oif")
         elif gw is not None:
-            sb._static_routes.append(StaticRoute(f"{dst}/{route.dst_len}", gw))
+            static = StaticRoute(f"{dst}/{route.dst_len}", gw)
+            sb._static_routes.append(static)
+            sb._route_oif[static] = route.get("oif")
         elif route.get("oif") in by_index and dst is not None:
             by_index[route.get("oif")].routes.append(ip_network(f"{dst}/{route.dst_len}"))
-    for nh in rt.neighbors():
+    # an AF_UNSPEC dump leaves out the bridge family's forwarding entries: ask for both
+    for nh in [*rt.neighbors(), *rt.neighbors(family=C.AF_BRIDGE)]:
         iface = by_index.get(nh.index)
-        if iface is None or nh.get("protocol") != RTPROT_OSL or nh.get("dst") is None:
+        if iface is None or nh.get("dst") is None:
             continue
-        sb._neighbors.append(_Neighbor(nh.get("dst"), nh.get("lladdr"), iface.src_name, 0))
+        if nh.family == C.AF_BRIDGE:
+            # Forwarding entries carry no protocol mark. The kernel makes none with a remote
+            # IP (NDA_DST) and the permanent state on its own: those are add_neighbor's.
+            if nh.state & C.NUD_PERMANENT and nh.ndm_flags & C.NTF_SELF:
+                entry = _Neighbor(nh.get("dst"), nh.get("lladdr"), iface.src_name, C.AF_BRIDGE)
+                sb._neighbors.append(entry)
+        elif nh.get("protocol") == RTPROT_OSL:
+            sb._neighbors.append(_Neighbor(nh.get("dst"), nh.get("lladdr"), iface.src_name, 0))
     sb._interfaces = sorted(by_index.values(), key=lambda i: i._index)

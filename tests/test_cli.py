@@ -439,11 +439,6 @@ def test_neigh_bridge_adds_a_forwarding_entry_on_vxlan(vxlan_in: Sb) -> None:
 
 
 @pytest.mark.kernel
-@pytest.mark.xfail(
-    strict=True,
-    reason="open_sandbox does not restore AF_BRIDGE (FDB) entries: a later `neigh del` "
-    "finds no record ('no neighbor entry ... in this sandbox') and the entry stays",
-)
 def test_neigh_bridge_del_in_a_later_invocation_removes_the_entry(vxlan_in: Sb) -> None:
     mac = "02:42:c0:00:02:1e"
     osl("neigh", "add", vxlan_in.key, "192.0.2.30", mac, "--link", "clivx", "--bridge")

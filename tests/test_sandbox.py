@@ -831,6 +831,18 @@ def test_rollback_when_the_name_is_taken_inside_restores_the_mac(
     before.assert_unchanged()
 
 
+def test_rollback_brings_an_interface_that_was_up_back_up_in_the_host(
+    sandboxes: Sandboxes, host: Host
+) -> None:
+    sb = sandboxes.new()
+    a, _ = host.veth()
+    run("ip", "link", "set", a, "up")
+    with pytest.raises(NetlinkError):
+        sb.add_interface(a, "eth", address_ipv6="ff02::5/64")  # the kernel refuses it
+    link = host_link(a)
+    assert link is not None and "UP" in link["flags"]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "step", "code"),
     [
@@ -1418,10 +1430,6 @@ def test_open_sandbox_in_a_fresh_process_restores_everything(
     assert [n["dst"] for n in neighbors_in(sb)] == ["2001:db8::20"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open_sandbox does not restore AF_BRIDGE (FDB) neighbors: they carry no protocol mark",
-)
 def test_open_sandbox_restores_fdb_neighbors(sandboxes: Sandboxes, host: Host) -> None:
     sb = sandboxes.new()
     vx = host.vxlan()
@@ -1432,10 +1440,6 @@ def test_open_sandbox_restores_fdb_neighbors(sandboxes: Sandboxes, host: Host) -
     assert [e for e in fdb_in(sb, "vxlan0") if e["mac"] == "02:42:c0:00:02:14"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="remove() leaves the neighbor records of the interface, which the kernel flushed",
-)
 def test_remove_forgets_the_neighbors_of_the_interface(sandboxes: Sandboxes, host: Host) -> None:
     sb = sandboxes.new()
     a, _ = host.veth()
