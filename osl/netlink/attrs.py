@@ -263,22 +263,25 @@ IPV4, IPV6 = IPv4(), IPv6()
 
 
 def format_lladdr(raw: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in raw)
+    return raw.hex(":")
+
+
+_HEXDIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 def parse_lladdr(text: str) -> bytes:
     """``"02:42:c0:00:02:0a"`` -> bytes; ValueError on anything else."""
-    if not isinstance(text, str):
+    if type(text) is not str:
         raise TypeError(f"a link-layer address is a str like 02:42:c0:00:02:0a, not {text!r}")
+    # "xx:xx:...": every third character a colon, the rest hex digits (bytes.fromhex alone
+    # would also take spaces)
+    if len(text) % 3 == 2 and text[2::3] == ":" * (len(text) // 3):
+        digits = text.replace(":", "")
+        if _HEXDIGITS.issuperset(digits):
+            return bytes.fromhex(digits)
     if text == "":
         return b""
-    parts = text.split(":")
-    try:
-        if any(len(p) != 2 for p in parts):
-            raise ValueError
-        return bytes(int(p, 16) for p in parts)
-    except ValueError:
-        raise ValueError(f"bad link-layer address {text!r}") from None
+    raise ValueError(f"bad link-layer address {text!r}")
 
 
 class LLAddr(Kind):
@@ -287,15 +290,16 @@ class LLAddr(Kind):
     name = "lladdr"
 
     def parse(self, raw: bytes, depth: int) -> str:
-        return format_lladdr(raw)
+        return raw.hex(":")
 
     def emit(self, value: str) -> bytes:
         return parse_lladdr(value)
 
     def coerce(self, value: Any) -> str:
         if isinstance(value, bytes):
-            return format_lladdr(value)
-        return format_lladdr(parse_lladdr(value))
+            return value.hex(":")
+        raw = parse_lladdr(value)
+        return value if value.islower() or not raw else raw.hex(":")
 
 
 LLADDR = LLAddr()

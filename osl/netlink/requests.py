@@ -445,17 +445,12 @@ def neigh(
         ndm_flags=ndm_flags,
         attrs={
             "dst": addr,
-            "lladdr": None if lladdr is None else _lladdr(lladdr),
+            "lladdr": lladdr,  # checked and lower-cased by the attribute's kind
             "vni": vni,
             "master": master,
             "protocol": protocol,
         },
     )
-
-
-def _lladdr(text: str) -> str:
-    parse_lladdr(text)
-    return text.lower()
 
 
 def del_neigh(
