@@ -154,7 +154,7 @@ class Client(Transport):
         """Addresses, of one link and/or one family (filtered by the kernel)."""
         index = 0 if link is None else self.index(link, "list addresses")
         found = self.dump(R.dump_addrs(family, index), "list addresses")
-        return [m for m in found if not index or m.index == index]
+        return [m for m in found if not index or _filtered(m) or m.index == index]
 
     # routes ---------------------------------------------------------------------
     def add_route(
@@ -194,7 +194,7 @@ class Client(Transport):
     ) -> list[RouteMessage]:
         """Routes of one table (``None`` or 0: all tables) and family."""
         found = self.dump(R.dump_routes(family, table or 0), "list routes")
-        return [m for m in found if not table or m.table_id == table]
+        return [m for m in found if not table or _filtered(m) or m.table_id == table]
 
     # neighbors -------------------------------------------------------------------
     def add_neighbor(
@@ -225,7 +225,7 @@ class Client(Transport):
         """Neighbor entries (AF_BRIDGE: the forwarding database), of one link if given."""
         index = 0 if link is None else self.index(link, "list neighbors")
         found = self.dump(R.dump_neighs(family, index), "list neighbors")
-        return [m for m in found if not index or m.index == index]
+        return [m for m in found if not index or _filtered(m) or m.index == index]
 
     # many at once ------------------------------------------------------------------
     def apply(self, msgs: Iterable[Message], *, stop_on_error: bool = True) -> list:
@@ -238,3 +238,8 @@ class Client(Transport):
                     result.results = results
                     raise result
         return results
+
+
+def _filtered(msg: Message) -> bool:
+    """The kernel filtered the dump itself (strict checking): no need to filter again."""
+    return bool(msg.flags & C.NLM_F_DUMP_FILTERED)

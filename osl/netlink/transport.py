@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Union
 from . import consts as C
 from .message import (
     NLMSG_HDRLEN,
+    REGISTRY,
     DoneMessage,
     ErrorMessage,
     Message,
@@ -252,9 +253,9 @@ class Transport:
         (NLM_F_DUMP_INTR) is retried, then DumpInterrupted; a refusal is a NetlinkError."""
         what = what or f"dump {type_name(msg.type)}"
         for _attempt in range(DUMP_RETRIES):
-            frames_seen, interrupted = self._dump_once(msg, what)
+            found, interrupted = self._dump_once(msg, what)
             if not interrupted:
-                return (decode_frame(*f) for f in frames_seen)
+                return iter(found)
         raise DumpInterrupted(
             _errno.EINTR,
             what,
@@ -263,12 +264,14 @@ class Transport:
         )
 
     def _dump_once(self, msg: Message, what: str) -> tuple[list, bool]:
+        """One dump, decoded as it arrives; and whether the kernel marked it inconsistent."""
         with self._lock:
             seq = self._next_seq()
-            req = msg
             self._send(msg.encode_as(msg.flags | C.NLM_F_REQUEST | C.NLM_F_DUMP, seq, 0))
             out: list = []
+            append = out.append
             interrupted = False
+            get = REGISTRY.get
             while True:
                 data = self._recv()
                 for start, end, t, fl, s, pid in frames(data):
@@ -277,17 +280,15 @@ class Transport:
                         continue
                     if fl & C.NLM_F_DUMP_INTR:
                         interrupted = True
-                    if t == C.NLMSG_DONE:
-                        done = decode_frame(data, start, end, t, fl, s, pid)
-                        if done.error:
-                            raise error_from(done, req, what)
-                        return out, interrupted
-                    if t == C.NLMSG_ERROR:
+                    if t < C.NLMSG_MIN_TYPE:
                         reply = decode_frame(data, start, end, t, fl, s, pid)
-                        if reply.error:
-                            raise error_from(reply, req, what)
+                        if t == C.NLMSG_DONE or t == C.NLMSG_ERROR:
+                            if reply.error:
+                                raise error_from(reply, msg, what)
+                            if t == C.NLMSG_DONE:
+                                return out, interrupted
                         continue
-                    out.append((data, start, end, t, fl, s, pid))
+                    append(get(t, RawMessage)._decode(data, start, end, t, fl, s, pid))
 
     def batch(
         self, msgs: Iterable[Message], *, stop_on_error: bool = False
