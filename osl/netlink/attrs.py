@@ -184,16 +184,27 @@ def _fast_v6(raw: bytes) -> IPv6Address:
     return addr
 
 
+def _emit_ip(addr: IPv4Address | IPv6Address) -> bytes:
+    # ``addr.packed`` goes through two Python-level calls; this is the same bytes in one
+    return addr._ip.to_bytes(4 if addr._version == 4 else 16, "big")
+
+
 _new_address = object.__new__
 _from_bytes = int.from_bytes
 # The public constructors validate again what the decoder checked already, and cost several
-# times more; use the fast path only while it builds the very same objects.
+# times more; use the fast paths only while they give the very same objects and bytes.
 try:
     _V4, _V6 = b"\xc0\x00\x02\x01", b" \x01\r\xb8" + bytes(11) + b"\x01"
-    if _fast_v4(_V4) != IPv4Address(_V4) or str(_fast_v6(_V6)) != str(IPv6Address(_V6)):
+    if (
+        _fast_v4(_V4) != IPv4Address(_V4)
+        or str(_fast_v6(_V6)) != str(IPv6Address(_V6))
+        or _emit_ip(IPv4Address(_V4)) != _V4
+        or _emit_ip(IPv6Address(_V6)) != _V6
+    ):
         raise TypeError
 except (AttributeError, TypeError):  # pragma: no cover - another ipaddress implementation
     _fast_v4, _fast_v6 = IPv4Address, IPv6Address  # type: ignore[assignment]
+    _emit_ip = attrgetter("packed")  # type: ignore[assignment]
 
 
 class IP(Kind):
@@ -201,7 +212,7 @@ class IP(Kind):
 
     name = "ip"
     sizes = frozenset((4, 16))
-    emit = staticmethod(attrgetter("packed"))
+    emit = staticmethod(_emit_ip)
 
     def parse(self, raw: bytes, depth: int) -> IPv4Address | IPv6Address:
         if len(raw) == 4:
@@ -553,10 +564,14 @@ class Attrs:
         self._data = self._offs = None
         if items is None:
             return
-        if type(items) is dict or isinstance(items, Mapping):
+        kind = type(items)
+        if kind is dict:
             items = items.items()
-        elif isinstance(items, Attrs):
-            items = items.typed_items()
+        elif kind is not list and kind is not tuple:  # isinstance with an ABC is slow
+            if isinstance(items, Attrs):
+                items = items.typed_items()
+            elif isinstance(items, Mapping):
+                items = items.items()
         coercers = space.coercers
         switches = None
         for key, value in items:

@@ -7,6 +7,7 @@ Interfaces are given by index here; ``Client`` resolves names.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from ipaddress import (
     IPv4Address,
     IPv4Network,
@@ -289,7 +290,7 @@ def route(
         rtm_type = RTN_TYPES[rtm_type]
     net, prefixlen = _network(dst, gateway)
     gw = None if gateway is None else _address(gateway)
-    if gw is not None and gw.version != net.version:
+    if gw is not None and type(gw) is not type(net):
         raise ValueError(f"gateway {gw} is not of the family of {dst}")
     hops = None
     if multipath:
@@ -312,24 +313,28 @@ def route(
             scope = C.RT_SCOPE_UNIVERSE
     if msg_type == C.RTM_DELROUTE:
         scope = C.RT_SCOPE_NOWHERE if scope == C.RT_SCOPE_UNIVERSE and gw is None else scope
+    attrs = [("dst", net)] if prefixlen else []  # the bulk case: only what is given
+    if gw is not None:
+        attrs.append(("gateway", gw))
+    if oif is not None:
+        attrs.append(("oif", check_index(oif)))
+    if metric is not None:
+        attrs.append(("priority", metric))
+    if prefsrc is not None:
+        attrs.append(("prefsrc", _address(prefsrc)))
+    attrs.append(("table", table))
+    if hops is not None:
+        attrs.append(("multipath", hops))
     return RouteMessage(
         msg_type,
         flags,
-        family=_family(net),
+        family=C.AF_INET if type(net) is IPv4Address else C.AF_INET6,
         dst_len=prefixlen,
         table=table if table < 256 else C.RT_TABLE_UNSPEC,
         protocol=protocol if msg_type == C.RTM_NEWROUTE else C.RTPROT_UNSPEC,
         scope=scope,
         rtm_type=rtm_type,
-        attrs={
-            "dst": net if prefixlen else None,
-            "gateway": gw,
-            "oif": None if oif is None else check_index(oif),
-            "priority": metric,
-            "prefsrc": None if prefsrc is None else _address(prefsrc),
-            "table": table,
-            "multipath": hops,
-        },
+        attrs=attrs,
     )
 
 
@@ -362,7 +367,14 @@ def _address(value: Any) -> Any:
     kind = type(value)
     if kind is IPv4Address or kind is IPv6Address:
         return value
-    if kind is str and "%" not in value:
+    if kind is str:
+        return _address_text(value)
+    return ip_address(value)
+
+
+@lru_cache(maxsize=4096)  # the same gateway or source text comes again and again in bulk
+def _address_text(value: str) -> Any:
+    if "%" not in value:
         try:
             return IPADDR.parse(inet_pton(AF_INET6 if ":" in value else AF_INET, value), 0)
         except OSError:
