@@ -70,7 +70,7 @@ def osl_encode(dsts: list) -> int:
 
 def osl_decode(buf: bytes) -> int:
     n = 0
-    for msg in nl.decode(buf):
+    for msg in nl.iter_decode(buf):  # streamed, as pyroute2's parser is
         attrs = msg.attrs
         if attrs.get("dst") is not None and attrs.get("gateway") is not None:
             n += 1
@@ -78,7 +78,9 @@ def osl_decode(buf: bytes) -> int:
 
 
 def osl_links(buf: bytes) -> int:
-    return sum(1 for msg in nl.decode(buf) if isinstance(msg, nl.LinkMessage) and msg.get("ifname"))
+    return sum(
+        1 for msg in nl.iter_decode(buf) if isinstance(msg, nl.LinkMessage) and msg.get("ifname")
+    )
 
 
 # ------------------------------------------------------------------ plain struct

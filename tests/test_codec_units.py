@@ -218,3 +218,12 @@ def test_importing_the_codec_does_not_import_hypothesis() -> None:
     code = "import sys, osl.netlink; print('hypothesis' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_iter_decode_yields_the_same_messages_one_by_one() -> None:
+    good = nl.LinkMessage(attrs={"ifname": "lo"}).encode()
+    assert list(nl.iter_decode(good * 3)) == nl.decode(good * 3)
+    stream = nl.iter_decode(good + b"\x01\x02\x03")  # a good message, then junk
+    assert next(stream).get("ifname") == "lo"
+    with pytest.raises(nl.DecodeError):
+        next(stream)

@@ -21,6 +21,7 @@ from .message import (
     decode,
     decode_frame,
     frames,
+    iter_decode,
 )
 from .neigh import NDA, NeighMessage
 from .route import RTA, NextHop, RouteMessage
@@ -59,5 +60,6 @@ __all__ = [
     "decode",
     "decode_frame",
     "frames",
+    "iter_decode",
     "requests",
 ]

@@ -440,9 +440,17 @@ def decode_frame(data: bytes, start: int, end: int, t: int, fl: int, seq: int, p
 
 def decode(data: bytes) -> list[Message]:
     """Every message in ``data``. Raises ``DecodeError`` (and nothing else) on bad bytes."""
+    return list(iter_decode(data))
+
+
+def iter_decode(data: bytes) -> Iterator[Message]:
+    """The messages in ``data`` one by one, each decoded when it is reached (a bad message
+    raises ``DecodeError`` then). A reader that lets each message go keeps memory flat and
+    spares the garbage collector a large heap."""
     if not isinstance(data, bytes):
         if not isinstance(data, (bytearray, memoryview)):
             raise TypeError(f"decode needs bytes, not {type(data).__name__}")
         data = bytes(data)
     get = REGISTRY.get
-    return [get(f[2], RawMessage)._decode(data, *f) for f in frames(data)]
+    for f in frames(data):
+        yield get(f[2], RawMessage)._decode(data, *f)
