@@ -58,10 +58,15 @@ def test_mode_follows_OSL_NATIVE_env() -> None:
     assert load_native("abi").mode == "abi"
 
 
-def test_ci_uses_the_compiled_module_when_not_forced() -> None:
-    if not CI or os.environ.get("OSL_NATIVE"):
-        pytest.skip("only meaningful with CI=true and OSL_NATIVE unset")
-    assert _sys.mode == "api", "CI must test the compiled module: is osl._native built?"
+def test_the_native_path_in_use_is_the_one_asked_for() -> None:
+    forced = os.environ.get("OSL_NATIVE")
+    if forced in ("api", "abi"):
+        expected = forced
+    elif CI:
+        expected = "api"  # CI must test the compiled module: is osl._native built?
+    else:
+        expected = "api" if importlib.util.find_spec("osl._native") else "abi"
+    assert _sys.mode == expected
 
 
 def test_OSL_NATIVE_api_fails_without_compiled_module(monkeypatch: pytest.MonkeyPatch) -> None:
