@@ -73,6 +73,21 @@ class Kind:
     def show(self, value: Any) -> str:
         return value.hex() if isinstance(value, bytes) else str(value)
 
+    def tlv(self, t: int, label: str = "") -> Any:
+        """A function: value -> the whole attribute of type ``t`` (header, value, padding)."""
+        emit = self.emit
+        label = label or f"attribute type {t & NLA_TYPE_MASK}"
+        pack = _HDR.pack
+
+        def whole(value: Any) -> bytes:
+            data = emit(value)
+            n = len(data) + 4
+            if n > 0xFFFF:
+                raise ValueError(f"{label}: value too long")
+            return pack(n, t) + data + _PAD[n & 3]
+
+        return whole
+
 
 RAW = Kind()
 
@@ -93,6 +108,13 @@ class Int(Kind):
 
     def parse(self, raw: bytes, depth: int) -> int:
         return self._struct.unpack(raw)[0]
+
+    def tlv(self, t: int, label: str = "") -> Any:
+        fmt = self._struct.format
+        if fmt[:1] != "=":  # big-endian value, native header: the generic path
+            return super().tlv(t, label)
+        n = 4 + self._struct.size
+        return partial(struct.Struct("=HH" + fmt[1:] + "x" * ((-n) & 3)).pack, n, t)
 
     def coerce(self, value: Any) -> int:
         if type(value) is int and self._lo <= value <= self._hi:
@@ -202,7 +224,9 @@ try:
         or _emit_ip(IPv6Address(_V6)) != _V6
     ):
         raise TypeError
+    _emit_ip_fast = _emit_ip
 except (AttributeError, TypeError):  # pragma: no cover - another ipaddress implementation
+    _emit_ip_fast = None
     _fast_v4, _fast_v6 = IPv4Address, IPv6Address  # type: ignore[assignment]
     _emit_ip = attrgetter("packed")  # type: ignore[assignment]
 
@@ -213,6 +237,18 @@ class IP(Kind):
     name = "ip"
     sizes = frozenset((4, 16))
     emit = staticmethod(_emit_ip)
+
+    def tlv(self, t: int, label: str = "") -> Any:
+        if _emit_ip is not _emit_ip_fast:  # another ipaddress implementation
+            return super().tlv(t, label)
+        head4, head16 = _HDR.pack(8, t), _HDR.pack(20, t)
+
+        def whole(addr: IPv4Address | IPv6Address) -> bytes:
+            if addr._version == 4:
+                return head4 + addr._ip.to_bytes(4, "big")
+            return head16 + addr._ip.to_bytes(16, "big")
+
+        return whole
 
     def parse(self, raw: bytes, depth: int) -> IPv4Address | IPv6Address:
         if len(raw) == 4:
@@ -429,7 +465,7 @@ class Space:
         self.kinds: dict = {}  # type -> kind
         self.emitters: dict = {}  # type -> kind.emit
         self.coercers: dict = {}  # name -> (type | flags, kind.coerce, is_switch)
-        self.tlvs: dict = {}  # type | flags -> value -> whole padded TLV, for native ints
+        self.tlvs: dict = {}  # type | flags -> function: value -> the whole padded TLV
         self.fixed: dict = {}  # type -> allowed sizes, for plain leaf kinds read lazily
         if table:
             self.define(table)
@@ -446,11 +482,7 @@ class Space:
             if kind.sizes is not None and not kind.eager and not switch:
                 self.fixed[t] = kind.sizes
             self.coercers[name] = (t | flags, kind.coerce, switch)
-            fmt = kind._struct.format if isinstance(kind, Int) else ""
-            if fmt[:1] == "=":
-                n = 4 + kind._struct.size
-                tlv = struct.Struct("=HH" + fmt[1:] + "x" * ((-n) & 3))
-                self.tlvs[t | flags] = partial(tlv.pack, n, t | flags)
+            self.tlvs[t | flags] = kind.tlv(t | flags, f"{self.name} {name}")
         return self
 
     def coercer(self, key: str | int) -> tuple:
