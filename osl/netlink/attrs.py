@@ -32,10 +32,6 @@ _PAD = (b"", b"\0\0\0", b"\0\0", b"\0")  # indexed by length & 3
 _LAZY = object()  # value not parsed yet: parse the kept raw bytes on first read
 
 
-def align4(n: int) -> int:
-    return (n + 3) & ~3
-
-
 # --------------------------------------------------------------------------- kinds
 
 
@@ -643,9 +639,7 @@ class Attrs:
         value = vals[i]
         if value is _LAZY:
             kind = self.space.kinds.get(self._types[i] & NLA_TYPE_MASK, RAW)
-            data = self._data
-            off = self._offs[i]
-            value = vals[i] = kind.parse(data[off + 4 : off + _LEN.unpack_from(data, off)[0]], 0)
+            value = vals[i] = kind.parse(self._raw(i), 0)
         return value
 
     def _index(self, key: str | int) -> int:

@@ -371,9 +371,6 @@ class RtMessage(Message):
     def _payload(self) -> bytes:
         return (self._hb or self._struct.pack(*self._h)) + self.attrs.encode()
 
-    def encode(self) -> bytes:
-        return self.encode_as(self.flags, self.seq, self.pid)
-
     def encode_as(self, flags: int, seq: int, pid: int) -> bytes:
         hb = self._hb or self._struct.pack(*self._h)
         body = self.attrs.encode()
