@@ -84,6 +84,25 @@ class Kind:
 
         return whole
 
+    def writer(self, t: int, label: str) -> Any:
+        """A function: a caller's value -> the whole attribute, checked (TypeError or
+        ValueError) and converted on the way; a ``Malformed`` value is written as it is."""
+        tlv = self.tlv(t, label)
+        coerce = self.coerce
+        raw = Kind.tlv(RAW, t, label)
+
+        def write(value: Any) -> bytes:
+            if type(value) is Malformed:
+                return raw(value)
+            return tlv(coerce(value))
+
+        return write
+
+    def fast_writer(self, t: int, label: str) -> Any:
+        """Like ``writer`` but faster, for the common values; it may raise anything on others
+        (the caller then asks ``writer`` for a clear error)."""
+        return self.writer(t, label)
+
 
 RAW = Kind()
 
@@ -111,6 +130,16 @@ class Int(Kind):
             return super().tlv(t, label)
         n = 4 + self._struct.size
         return partial(struct.Struct("=HH" + fmt[1:] + "x" * ((-n) & 3)).pack, n, t)
+
+    def fast_writer(self, t: int, label: str) -> Any:
+        fast = self.tlv(t, label)
+
+        def write(value: Any) -> bytes:
+            if type(value) is int:  # struct checks the range as coerce does (struct.error)
+                return fast(value)
+            raise TypeError
+
+        return write
 
     def coerce(self, value: Any) -> int:
         if type(value) is int and self._lo <= value <= self._hi:
@@ -246,6 +275,26 @@ class IP(Kind):
 
         return whole
 
+    versions = (4, 6)
+
+    def fast_writer(self, t: int, label: str) -> Any:
+        slow = self.writer(t, label)
+        if _emit_ip is not _emit_ip_fast:  # another ipaddress implementation
+            return slow
+        head4, head16 = _HDR.pack(8, t), _HDR.pack(20, t)
+        v4 = IPv4Address if 4 in self.versions else None
+        v6 = IPv6Address if 6 in self.versions else None
+
+        def write(value: Any) -> bytes:
+            cls = type(value)
+            if cls is v4:
+                return head4 + value._ip.to_bytes(4, "big")
+            if cls is v6:
+                return head16 + value._ip.to_bytes(16, "big")
+            return slow(value)
+
+        return write
+
     def parse(self, raw: bytes, depth: int) -> IPv4Address | IPv6Address:
         if len(raw) == 4:
             addr = _new_address(IPv4Address)
@@ -281,6 +330,7 @@ class IPv4(IP):
 
     name = "ipv4"
     sizes = frozenset((4,))
+    versions = (4,)
 
     def coerce(self, value: Any) -> IPv4Address:
         value = super().coerce(value)
@@ -294,6 +344,7 @@ class IPv6(IP):
 
     name = "ipv6"
     sizes = frozenset((16,))
+    versions = (6,)
 
     def coerce(self, value: Any) -> IPv6Address:
         value = super().coerce(value)
@@ -309,19 +360,21 @@ def format_lladdr(raw: bytes) -> str:
     return raw.hex(":")
 
 
-_HEXDIGITS = frozenset("0123456789abcdefABCDEF")
-
-
 def parse_lladdr(text: str) -> bytes:
     """``"02:42:c0:00:02:0a"`` -> bytes; ValueError on anything else."""
     if type(text) is not str:
         raise TypeError(f"a link-layer address is a str like 02:42:c0:00:02:0a, not {text!r}")
-    # "xx:xx:...": every third character a colon, the rest hex digits (bytes.fromhex alone
-    # would also take spaces)
-    if len(text) % 3 == 2 and text[2::3] == ":" * (len(text) // 3):
-        digits = text.replace(":", "")
-        if _HEXDIGITS.issuperset(digits):
-            return bytes.fromhex(digits)
+    # "xx:xx:...": every third character a colon, the rest hex digits; bytes.fromhex would
+    # also skip whitespace, which the length check then refuses
+    n = len(text)
+    if n % 3 == 2 and text[2::3] == ":" * (n // 3):
+        try:
+            raw = bytes.fromhex(text.replace(":", ""))
+        except ValueError:
+            pass
+        else:
+            if len(raw) * 3 - 1 == n:
+                return raw
     if text == "":
         return b""
     raise ValueError(f"bad link-layer address {text!r}")
@@ -343,6 +396,17 @@ class LLAddr(Kind):
             return value.hex(":")
         raw = parse_lladdr(value)
         return value if value.islower() or not raw else raw.hex(":")
+
+    def fast_writer(self, t: int, label: str) -> Any:
+        slow = self.writer(t, label)
+        raw = Kind.tlv(RAW, t, label)
+
+        def write(value: Any) -> bytes:
+            if type(value) is str:
+                return raw(parse_lladdr(value))
+            return slow(value)
+
+        return write
 
 
 LLADDR = LLAddr()
@@ -459,10 +523,11 @@ class Space:
         self.specs: dict = {}  # type -> (name, kind, sizes, min_size, eager, is_switch)
         self.types: dict = {}  # name -> type | default flags
         self.kinds: dict = {}  # type -> kind
-        self.emitters: dict = {}  # type -> kind.emit
-        self.coercers: dict = {}  # name -> (type | flags, kind.coerce, is_switch)
-        self.tlvs: dict = {}  # type | flags -> function: value -> the whole padded TLV
-        self.fixed: dict = {}  # type -> allowed sizes, for plain leaf kinds read lazily
+        self.writers: dict = {}  # name -> (type | flags, kind.writer or None for a switch)
+        self.writes: dict = {}  # name -> kind.fast_writer, switches left out
+        self.leaves: dict = {}  # type -> (parse, sizes, min_size): kinds parsed on first read
+        self.switch_keys: dict = {}  # type of a switch's sibling key -> its name
+        self.empty = Attrs(self)  # no attributes: one shared value (Attrs are immutable)
         if table:
             self.define(table)
 
@@ -474,27 +539,34 @@ class Space:
             self.specs[t] = (name, kind, kind.sizes, kind.min_size, kind.eager, switch)
             self.types[name] = t | flags
             self.kinds[t] = kind
-            self.emitters[t] = kind.emit
-            if kind.sizes is not None and not kind.eager and not switch:
-                self.fixed[t] = kind.sizes
-            self.coercers[name] = (t | flags, kind.coerce, switch)
-            self.tlvs[t | flags] = kind.tlv(t | flags, f"{self.name} {name}")
+            if not kind.eager and not switch:
+                self.leaves[t] = (kind.parse, kind.sizes, kind.min_size)
+            label = f"{self.name} {name}"
+            self.writers[name] = (t | flags, None if switch else kind.writer(t | flags, label))
+            if not switch:
+                self.writes[name] = kind.fast_writer(t | flags, label)
+        for t, (_name, kind, *_rest) in self.specs.items():
+            if type(kind) is Switch:
+                self.switch_keys[self.types[kind.key] & NLA_TYPE_MASK] = kind.key
         return self
 
-    def coercer(self, key: str | int) -> tuple:
-        """``(type, coerce, is_switch)`` for an attribute name or type number."""
-        c = self.coercers.get(key) if type(key) is str else None
-        if c is not None:
-            return c
-        if type(key) is not int:
+    def writer(self, key: str | int) -> tuple:
+        """``(type, write)`` for an attribute name or type number (``write`` is None for a
+        switched nested attribute, which needs its sibling's value)."""
+        w = self.writers.get(key) if type(key) is str else None
+        if w is not None:
+            return w
+        if type(key) is not int or type(key) is bool:
             raise KeyError(f"{self.name} has no attribute {key!r}")
         if not 0 <= key <= 0xFFFF:
             raise ValueError(f"attribute type {key} out of range")
         kind = self.kinds.get(key & NLA_TYPE_MASK, RAW)
-        return (key, kind.coerce, type(kind) is Switch)
+        if type(kind) is Switch:
+            return (key, None)
+        return (key, kind.writer(key, f"{self.name} {self.name_of(key)}"))
 
     def type_of(self, key: str | int) -> int:
-        return self.coercer(key)[0]
+        return self.writer(key)[0]
 
     def name_of(self, t: int) -> str | int:
         spec = self.specs.get(t & NLA_TYPE_MASK)
@@ -510,7 +582,8 @@ class Space:
 def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0) -> Attrs:
     """Decode the attributes in ``data[start:end]``; DecodeError unless all are sound.
 
-    Framing and sizes are checked here; leaf values are parsed when first read.
+    Framing is checked here and nested attributes are decoded; leaf values are parsed (and
+    their sizes checked) when first read.
     """
     if depth > MAX_DEPTH:
         raise DecodeError(f"attributes nested deeper than {MAX_DEPTH}")
@@ -518,9 +591,10 @@ def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0
     offs: list = []
     add_type = types.append
     add_off = offs.append
-    fixed = space.fixed
+    leaves = space.leaves
+    specs = space.specs
     unpack = _HDR.unpack_from
-    special = None  # indexes of attributes that need more than a size check
+    special = None  # indexes of nested and switched attributes
     off = start
     while off < end:
         if end - off < NLA_HDRLEN:
@@ -532,34 +606,32 @@ def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0
             raise DecodeError(
                 f"{space.name}: attribute type {t} at offset {off} has bad length {ln}"
             )
-        sizes = fixed.get(t)
-        if sizes is not None:
-            if ln - 4 not in sizes:
-                special = (special or []) + [len(types)]
-        elif t & NLA_TYPE_MASK in space.specs:
+        if t not in leaves and t & NLA_TYPE_MASK in specs:
             special = (special or []) + [len(types)]
         add_type(t)
-        add_off(off)
+        add_off(off << 16 | ln)
         off += (ln + 3) & ~3
     attrs = _new_attrs(Attrs)
     attrs.space = space
     attrs._types = types
     attrs._data = data
+    attrs._start = start
+    attrs._end = end
     attrs._offs = offs
     attrs._vals = None
     if special:
         attrs._vals = vals = [_LAZY] * len(types)
-        specs = space.specs
         switches = []
         for i in special:
-            _name, kind, sizes, min_size, eager, switch = specs[types[i] & NLA_TYPE_MASK]
-            raw = attrs._raw(i)
-            if (len(raw) not in sizes) if sizes is not None else (len(raw) < min_size):
-                vals[i] = Malformed(raw)
-            elif eager:
-                vals[i] = kind.parse(raw, depth + 1)
-            elif switch:
-                switches.append((i, kind, raw))
+            _name, kind, _sizes, _min_size, eager, switch = specs[types[i] & NLA_TYPE_MASK]
+            if eager or switch:
+                raw = attrs._raw(i)
+                if len(raw) < kind.min_size:
+                    vals[i] = Malformed(raw)
+                elif eager:
+                    vals[i] = kind.parse(raw, depth + 1)
+                else:
+                    switches.append((i, kind, raw))
         for i, kind, raw in switches:
             chosen = kind.choose(attrs.get(kind.key))
             vals[i] = raw if chosen is None else chosen.parse(raw, depth + 1)
@@ -569,6 +641,51 @@ def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0
 _new_attrs = object.__new__
 _LEN = struct.Struct("=H")
 
+
+def _write_all(space: Space, items: Iterable[tuple]) -> bytes:
+    """The attributes as bytes, every error naming the attribute; switched nested attributes
+    (``IFLA_INFO_DATA``) written once their sibling (``IFLA_INFO_KIND``) is known."""
+    out: list = []
+    append = out.append
+    switches = None
+    siblings: dict = {}
+    switch_keys = space.switch_keys
+    for key, value in items:
+        if value is None:
+            continue
+        t, write = space.writer(key)
+        if write is None:
+            switches = (switches or []) + [(len(out), t, value)]
+            append(b"")
+            continue
+        try:
+            append(write(value))
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{space.name} {space.name_of(t)}: {e}") from None
+        except struct.error as e:  # an int subclass out of a big-endian kind's range
+            raise ValueError(f"{space.name} {space.name_of(t)}: {e}") from None
+        if t & NLA_TYPE_MASK in switch_keys:
+            siblings.setdefault(switch_keys[t & NLA_TYPE_MASK], value)
+    for i, t, value in switches or ():
+        out[i] = _write_switch(space, t, value, siblings)
+    return b"".join(out)
+
+
+def _write_switch(space: Space, t: int, value: Any, siblings: dict) -> bytes:
+    """A switched nested attribute (``IFLA_INFO_DATA``): its space is chosen by the value of
+    its sibling (``IFLA_INFO_KIND``)."""
+    kind = space.kinds[t & NLA_TYPE_MASK]
+    label = f"{space.name} {space.name_of(t)}"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return Kind.tlv(RAW, t, label)(bytes(value))
+    key = siblings.get(kind.key)
+    if key is not None:
+        key = space.kinds[space.types[kind.key] & NLA_TYPE_MASK].coerce(key)
+    chosen = kind.choose(key)
+    if chosen is None:
+        raise ValueError(f"{space.name}: no attribute set is known for {kind.key}={key!r}")
+    return chosen.writer(t, label)(value)
+
 # --------------------------------------------------------------------------- container
 
 Pairs = Union[Mapping[Union[str, int], Any], Iterable[tuple]]
@@ -577,60 +694,65 @@ Pairs = Union[Mapping[Union[str, int], Any], Iterable[tuple]]
 class Attrs:
     """An ordered list of attributes of one space; read by name like a mapping.
 
-    Build from a mapping or ``(name_or_type, value)`` pairs; values are checked and converted
-    on construction. Repeated attributes are kept in order (``getall``). Treat as immutable.
+    Build from a mapping or ``(name_or_type, value)`` pairs; values are checked, converted and
+    written on construction, and read back from those bytes (so a built set reads exactly as
+    the same bytes decoded would). Repeated attributes are kept in order (``getall``).
+    Immutable.
     """
 
-    # _types[i]: the type of attribute i, flags included; _vals[i]: its value, or _LAZY until
-    # read. Decoded attributes also keep the bytes (_data) and each TLV's offset (_offs).
-    __slots__ = ("_data", "_offs", "_types", "_vals", "space")
+    # _data[_start:_end]: the attributes' bytes. _types[i]: the type of attribute i, flags
+    # included; _offs[i]: the offset of its TLV in _data; _vals[i]: its value, or _LAZY until
+    # read (or _vals None: nothing read yet). A built set finds _types/_offs on first read.
+    __slots__ = ("_data", "_end", "_offs", "_start", "_types", "_vals", "space")
 
     def __init__(self, space: Space, items: Pairs | None = None):
         self.space = space
-        self._types = types = []
-        self._vals = vals = []
-        self._data = self._offs = None
-        if items is None:
+        self._vals = None
+        self._start = 0
+        if not items:
+            self._data = b""
+            self._end = 0
+            self._types = []
+            self._offs = []
             return
+        self._types = self._offs = None
         kind = type(items)
         if kind is dict:
             items = items.items()
         elif kind is not list and kind is not tuple:  # isinstance with an ABC is slow
             if isinstance(items, Attrs):
+                if items.space is space:
+                    self._data = data = items.encode()
+                    self._end = len(data)
+                    return
                 items = items.typed_items()
             elif isinstance(items, Mapping):
                 items = items.items()
-        coercers = space.coercers
-        switches = None
-        for key, value in items:
-            if value is None:
-                continue
-            c = coercers.get(key) if type(key) is str else None
-            t, coerce, switch = c if c is not None else space.coercer(key)
-            if switch:
-                switches = (switches or []) + [(len(types), value)]
-            elif type(value) is not Malformed:
-                try:
-                    value = coerce(value)
-                except (TypeError, ValueError) as e:
-                    raise type(e)(f"{space.name} {space.name_of(t)}: {e}") from None
-            types.append(t)
-            vals.append(value)
-        for i, value in switches or ():
-            kind = space.kinds[types[i] & NLA_TYPE_MASK]
-            if isinstance(value, (bytes, bytearray, memoryview)):
-                vals[i] = bytes(value)
-                continue
-            key = self.get(kind.key)
-            chosen = kind.choose(key)
-            if chosen is None:
-                raise ValueError(f"{space.name}: no attribute set is known for {kind.key}={key!r}")
-            vals[i] = chosen.coerce(value)
+            else:
+                items = list(items)  # read twice when a value is refused
+        try:  # the common case: known names, plain values
+            writes = space.writes
+            data = b"".join([writes[k](v) for k, v in items if v is not None])
+        except Exception:  # noqa: BLE001 - the careful loop below says what was wrong
+            data = _write_all(space, items)
+        self._data = data
+        self._end = len(data)
+
+    # reading -----------------------------------------------------------------
+    def _scan(self) -> list:
+        """Find the attributes of a built set in its bytes (on first read)."""
+        found = decode_attrs(self.space, self._data, self._start, self._end)
+        self._offs = found._offs
+        self._vals = found._vals
+        self._types = found._types
+        return self._types
+
 
     # reading -----------------------------------------------------------------
     def _raw(self, i: int) -> bytes:
-        off = self._offs[i]
-        return self._data[off + 4 : off + _LEN.unpack_from(self._data, off)[0]]
+        v = self._offs[i]  # offset << 16 | length
+        off = v >> 16
+        return self._data[off + 4 : off + (v & 0xFFFF)]
 
     def _value(self, i: int) -> Any:
         vals = self._vals
@@ -638,8 +760,17 @@ class Attrs:
             vals = self._vals = [_LAZY] * len(self._types)
         value = vals[i]
         if value is _LAZY:
-            kind = self.space.kinds.get(self._types[i] & NLA_TYPE_MASK, RAW)
-            value = vals[i] = kind.parse(self._raw(i), 0)
+            v = self._offs[i]
+            off = v >> 16
+            raw = self._data[off + 4 : off + (v & 0xFFFF)]
+            leaf = self.space.leaves.get(self._types[i] & NLA_TYPE_MASK)
+            if leaf is None:  # an attribute the space does not know
+                value = raw
+            elif (len(raw) in leaf[1]) if leaf[1] is not None else (len(raw) >= leaf[2]):
+                value = leaf[0](raw, 0)
+            else:
+                value = Malformed(raw)
+            vals[i] = value
         return value
 
     def _index(self, key: str | int) -> int:
@@ -651,6 +782,8 @@ class Attrs:
         else:
             t = key
         types = self._types
+        if types is None:
+            types = self._scan()
         if t in types:
             return types.index(t)
         t &= NLA_TYPE_MASK  # the same type sent with other flag bits
@@ -669,6 +802,8 @@ class Attrs:
         # the hot path of every reader: inlined _index and _value
         t = self.space.types.get(key, -1) if type(key) is str else key
         types = self._types
+        if types is None:
+            types = self._scan()
         if t in types:
             i = types.index(t)
         else:
@@ -691,29 +826,33 @@ class Attrs:
     def __contains__(self, key: str | int) -> bool:
         return self._index(key) >= 0
 
+    def _all(self) -> list:
+        types = self._types
+        return self._scan() if types is None else types
+
     def getall(self, key: str | int) -> list:
         """Every value of attribute ``key``, in order."""
         t = self.space.type_of(key) & NLA_TYPE_MASK
-        return [self._value(i) for i, x in enumerate(self._types) if x & NLA_TYPE_MASK == t]
+        return [self._value(i) for i, x in enumerate(self._all()) if x & NLA_TYPE_MASK == t]
 
     def items(self) -> list:
         """``(name, value)`` pairs in order; an unknown attribute is ``(type, raw bytes)``."""
         name_of = self.space.name_of
-        return [(name_of(t), self._value(i)) for i, t in enumerate(self._types)]
+        return [(name_of(t), self._value(i)) for i, t in enumerate(self._all())]
 
     def typed_items(self) -> list:
         """``(type, value)`` pairs in order, the type with its NLA_F_* flag bits."""
-        return [(t, self._value(i)) for i, t in enumerate(self._types)]
+        return [(t, self._value(i)) for i, t in enumerate(self._all())]
 
     def keys(self) -> list:
         name_of = self.space.name_of
-        return [name_of(t) for t in self._types]
+        return [name_of(t) for t in self._all()]
 
     def __iter__(self) -> Iterator:
         return iter(self.keys())
 
     def __len__(self) -> int:
-        return len(self._types)
+        return len(self._all())
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Attrs):
@@ -724,28 +863,12 @@ class Attrs:
 
     # writing -----------------------------------------------------------------
     def encode(self) -> bytes:
-        """The attributes as bytes, each padded to 4 bytes."""
-        emitters = self.space.emitters
-        tlvs = self.space.tlvs
-        pack = _HDR.pack
-        out: list = []
-        append = out.append
-        vals = self._vals if self._data is None else [self._value(i) for i in range(len(self))]
-        for t, value in zip(self._types, vals):
-            tlv = tlvs.get(t)
-            if tlv is not None and type(value) is not Malformed:
-                append(tlv(value))
-                continue
-            emit = emitters.get(t & NLA_TYPE_MASK)
-            data = value if emit is None or type(value) is Malformed else emit(value)
-            n = len(data) + 4
-            if n > 0xFFFF:
-                raise ValueError(f"{self.space.name} {self.space.name_of(t)}: value too long")
-            append(pack(n, t))
-            append(data)
-            if n & 3:
-                append(_PAD[n & 3])
-        return b"".join(out)
+        """The attributes as bytes, each padded to 4 bytes: the bytes they were decoded from
+        or built as."""
+        data = self._data
+        if self._start == 0 and self._end == len(data):
+            return data
+        return data[self._start : self._end]
 
     # showing -----------------------------------------------------------------
     def _kind(self, t: int, value: Any) -> Kind:

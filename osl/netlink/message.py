@@ -348,9 +348,12 @@ class RtMessage(Message):
             raise ValueError(f"bad {type_name(type)} header {header}: {e}") from None
         self._h = header
         space = self.space
-        self.attrs = (
-            attrs if attrs.__class__ is Attrs and attrs.space is space else Attrs(space, attrs)
-        )
+        if attrs is None:
+            self.attrs = space.empty
+        elif attrs.__class__ is Attrs and attrs.space is space:
+            self.attrs = attrs
+        else:
+            self.attrs = Attrs(space, attrs)
 
     @classmethod
     def _decode(cls, data: bytes, start: int, end: int, t, fl, seq, pid) -> RtMessage:
@@ -449,5 +452,14 @@ def iter_decode(data: bytes) -> Iterator[Message]:
             raise TypeError(f"decode needs bytes, not {type(data).__name__}")
         data = bytes(data)
     get = REGISTRY.get
-    for f in frames(data):
-        yield get(f[2], RawMessage)._decode(data, *f)
+    n = len(data)
+    off = 0
+    unpack = _NLHDR.unpack_from
+    while off < n:  # frames(), inlined: this loop runs once per message of every dump
+        if n - off < NLMSG_HDRLEN:
+            raise DecodeError(f"{n - off} trailing bytes, too short for a netlink header")
+        ln, t, fl, seq, pid = unpack(data, off)
+        if ln < NLMSG_HDRLEN or off + ln > n:
+            raise DecodeError(f"message at offset {off} has bad length {ln}")
+        yield get(t, RawMessage)._decode(data, off + NLMSG_HDRLEN, off + ln, t, fl, seq, pid)
+        off += (ln + 3) & ~3
