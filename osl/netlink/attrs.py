@@ -686,6 +686,7 @@ def _write_switch(space: Space, t: int, value: Any, siblings: dict) -> bytes:
         raise ValueError(f"{space.name}: no attribute set is known for {kind.key}={key!r}")
     return chosen.writer(t, label)(value)
 
+
 # --------------------------------------------------------------------------- container
 
 Pairs = Union[Mapping[Union[str, int], Any], Iterable[tuple]]
@@ -746,7 +747,6 @@ class Attrs:
         self._vals = found._vals
         self._types = found._types
         return self._types
-
 
     # reading -----------------------------------------------------------------
     def _raw(self, i: int) -> bytes:
