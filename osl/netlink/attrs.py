@@ -9,6 +9,7 @@ raw bytes with their type (flags included) and written back unchanged.
 
 from __future__ import annotations
 
+import operator
 import re
 import struct
 from collections import namedtuple
@@ -132,22 +133,18 @@ class Int(Kind):
         return partial(struct.Struct("=HH" + fmt[1:] + "x" * ((-n) & 3)).pack, n, t)
 
     def fast_writer(self, t: int, label: str) -> Any:
-        fast = self.tlv(t, label)
-
-        def write(value: Any) -> bytes:
-            if type(value) is int:  # struct checks the range as coerce does (struct.error)
-                return fast(value)
-            raise TypeError
-
-        return write
+        # struct itself refuses what coerce refuses (non-integers, values out of range)
+        return self.tlv(t, label)
 
     def coerce(self, value: Any) -> int:
-        if type(value) is int and self._lo <= value <= self._hi:
-            return value
+        """An int in range; a bool or any integer type (``__index__``) counts as its int."""
         if type(value) is not int:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{self.name} attribute needs an int, not {type(value).__name__}")
-            value = int(value)
+            try:
+                value = operator.index(value)
+            except TypeError:
+                raise TypeError(
+                    f"{self.name} attribute needs an int, not {type(value).__name__}"
+                ) from None
         if not self._lo <= value <= self._hi:
             raise ValueError(f"{value} does not fit {self.name}")
         return value
@@ -285,12 +282,21 @@ class IP(Kind):
         v4 = IPv4Address if 4 in self.versions else None
         v6 = IPv6Address if 6 in self.versions else None
 
+        n4 = 4 if v4 else -1
+        n16 = 16 if v6 else -1
+
         def write(value: Any) -> bytes:
             cls = type(value)
             if cls is v4:
                 return head4 + value._ip.to_bytes(4, "big")
             if cls is v6:
                 return head16 + value._ip.to_bytes(16, "big")
+            if cls is bytes:  # packed, as request builders have it
+                n = len(value)
+                if n == n4:
+                    return head4 + value
+                if n == n16:
+                    return head16 + value
             return slow(value)
 
         return write
@@ -642,6 +648,41 @@ _new_attrs = object.__new__
 _LEN = struct.Struct("=H")
 
 
+def written(space: Space, items: Pairs) -> bytes:
+    """The attributes ``items`` (a mapping or pairs) of ``space`` as bytes: each value
+    checked, converted and written by its kind; None values left out."""
+    kind = type(items)
+    if kind is dict:
+        items = items.items()
+    elif kind is not list and kind is not tuple:  # isinstance with an ABC is slow
+        if isinstance(items, Attrs):
+            if items.space is space:
+                return items.encode()
+            items = items.typed_items()
+        elif isinstance(items, Mapping):
+            items = items.items()
+        else:
+            items = list(items)  # read twice when a value is refused
+    try:  # the common case: known names, plain values
+        writes = space.writes
+        return b"".join([writes[k](v) for k, v in items if v is not None])
+    except Exception:  # noqa: BLE001 - the careful loop below says what was wrong
+        return _write_all(space, items)
+
+
+def attrs_of(space: Space, items: Pairs) -> Attrs:
+    """``Attrs(space, items)`` for non-empty ``items``, without the cost of a class call (the
+    message constructors' path)."""
+    attrs = _new_attrs(Attrs)
+    attrs.space = space
+    attrs._vals = None
+    attrs._start = 0
+    attrs._types = attrs._offs = None
+    attrs._data = data = written(space, items)
+    attrs._end = len(data)
+    return attrs
+
+
 def _write_all(space: Space, items: Iterable[tuple]) -> bytes:
     """The attributes as bytes, every error naming the attribute; switched nested attributes
     (``IFLA_INFO_DATA``) written once their sibling (``IFLA_INFO_KIND``) is known."""
@@ -710,34 +751,15 @@ class Attrs:
         self.space = space
         self._vals = None
         self._start = 0
-        if not items:
+        if items:
+            self._types = self._offs = None
+            self._data = data = written(space, items)
+            self._end = len(data)
+        else:
             self._data = b""
             self._end = 0
             self._types = []
             self._offs = []
-            return
-        self._types = self._offs = None
-        kind = type(items)
-        if kind is dict:
-            items = items.items()
-        elif kind is not list and kind is not tuple:  # isinstance with an ABC is slow
-            if isinstance(items, Attrs):
-                if items.space is space:
-                    self._data = data = items.encode()
-                    self._end = len(data)
-                    return
-                items = items.typed_items()
-            elif isinstance(items, Mapping):
-                items = items.items()
-            else:
-                items = list(items)  # read twice when a value is refused
-        try:  # the common case: known names, plain values
-            writes = space.writes
-            data = b"".join([writes[k](v) for k, v in items if v is not None])
-        except Exception:  # noqa: BLE001 - the careful loop below says what was wrong
-            data = _write_all(space, items)
-        self._data = data
-        self._end = len(data)
 
     # reading -----------------------------------------------------------------
     def _scan(self) -> list:

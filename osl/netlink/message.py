@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import consts as C
-from .attrs import RAW, STRING, U32, Attrs, Nested, Space, decode_attrs
+from .attrs import RAW, STRING, U32, Attrs, Nested, Space, attrs_of, decode_attrs
 from .errors import DecodeError
 
 NLMSG_HDRLEN = 16
@@ -353,7 +353,14 @@ class RtMessage(Message):
         elif attrs.__class__ is Attrs and attrs.space is space:
             self.attrs = attrs
         else:
-            self.attrs = Attrs(space, attrs)
+            self.attrs = attrs_of(space, attrs) if attrs else space.empty
+
+    @classmethod
+    def _make(cls, type: int, flags: int, header: tuple, attrs: Any) -> RtMessage:
+        """A new message from its family header as a tuple (request builders' fast path)."""
+        msg = _new(cls)
+        msg._init(type, flags, 0, 0, header, attrs)
+        return msg
 
     @classmethod
     def _decode(cls, data: bytes, start: int, end: int, t, fl, seq, pid) -> RtMessage:
@@ -374,14 +381,19 @@ class RtMessage(Message):
     def _payload(self) -> bytes:
         return (self._hb or self._struct.pack(*self._h)) + self.attrs.encode()
 
+    def encode(self) -> bytes:
+        return self.encode_as(self.flags, self.seq, self.pid)
+
     def encode_as(self, flags: int, seq: int, pid: int) -> bytes:
         hb = self._hb or self._struct.pack(*self._h)
-        body = self.attrs.encode()
+        attrs = self.attrs
+        body = attrs._data
+        if attrs._start or attrs._end != len(body):
+            body = body[attrs._start : attrs._end]
         try:
-            head = _NLHDR.pack(16 + len(hb) + len(body), self.type, flags, seq, pid)
+            return _NLHDR.pack(16 + len(hb) + len(body), self.type, flags, seq, pid) + hb + body
         except struct.error as e:
             raise ValueError(f"bad netlink header for {type_name(self.type)}: {e}") from None
-        return head + hb + body
 
     def get(self, key: Any, default: Any = None) -> Any:
         """The value of attribute ``key`` (``msg.attrs.get``)."""

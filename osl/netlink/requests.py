@@ -7,7 +7,6 @@ Interfaces are given by index here; ``Client`` resolves names.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from ipaddress import (
     IPv4Address,
     IPv4Network,
@@ -22,7 +21,7 @@ from typing import Any, Union
 
 from . import consts as C
 from .addr import AddrMessage
-from .attrs import IPADDR, parse_lladdr
+from .attrs import parse_lladdr
 from .link import LinkMessage
 from .neigh import NeighMessage
 from .route import NextHop, RouteMessage
@@ -284,28 +283,29 @@ def route(
     ``ip route del`` does: the kernel only compares the type when it is given)."""
     if rtm_type is None:
         rtm_type = C.RTN_UNSPEC if msg_type == C.RTM_DELROUTE else C.RTN_UNICAST
-    if isinstance(rtm_type, str):
+    elif isinstance(rtm_type, str):
         if rtm_type not in RTN_TYPES:
             raise ValueError(f"route type {rtm_type!r} is not one of {sorted(RTN_TYPES)}")
         rtm_type = RTN_TYPES[rtm_type]
+    # addresses stay packed (4 or 16 bytes), as the attributes carry them
     net, prefixlen = _network(dst, gateway)
-    gw = None if gateway is None else _address(gateway)
-    if gw is not None and type(gw) is not type(net):
-        raise ValueError(f"gateway {gw} is not of the family of {dst}")
+    gw = None if gateway is None else _packed(gateway)
+    if gw is not None and len(gw) != len(net):
+        raise ValueError(f"gateway {gateway} is not of the family of {dst}")
     hops = None
     if multipath:
         hops = []
         for hop in multipath:
             hop_gw, hop_oif, *weight = hop
             hop_gw = ip_address(hop_gw)
-            if hop_gw.version != net.version:
+            if len(hop_gw.packed) != len(net):
                 raise ValueError(f"nexthop {hop_gw} is not of the family of {dst}")
             w = weight[0] if weight else 1
             if type(w) is not int or not 1 <= w <= 256:
                 raise ValueError(f"nexthop weight {w!r} must be 1 to 256")
             hops.append(NextHop(0, w - 1, check_index(hop_oif), {"gateway": hop_gw}))
     if scope is None:
-        if rtm_type in (C.RTN_LOCAL,):
+        if rtm_type == C.RTN_LOCAL:
             scope = C.RT_SCOPE_HOST
         elif gw is None and not hops and rtm_type == C.RTN_UNICAST and oif is not None:
             scope = C.RT_SCOPE_LINK
@@ -321,68 +321,76 @@ def route(
     if metric is not None:
         attrs.append(("priority", metric))
     if prefsrc is not None:
-        attrs.append(("prefsrc", _address(prefsrc)))
+        attrs.append(("prefsrc", _packed(prefsrc)))
     attrs.append(("table", table))
     if hops is not None:
         attrs.append(("multipath", hops))
-    return RouteMessage(
+    return RouteMessage._make(
         msg_type,
         flags,
-        family=C.AF_INET if type(net) is IPv4Address else C.AF_INET6,
-        dst_len=prefixlen,
-        table=table if table < 256 else C.RT_TABLE_UNSPEC,
-        protocol=protocol if msg_type == C.RTM_NEWROUTE else C.RTPROT_UNSPEC,
-        scope=scope,
-        rtm_type=rtm_type,
-        attrs=attrs,
+        (
+            C.AF_INET if len(net) == 4 else C.AF_INET6,
+            prefixlen,
+            0,
+            0,
+            table if table < 256 else C.RT_TABLE_UNSPEC,
+            protocol if msg_type == C.RTM_NEWROUTE else C.RTPROT_UNSPEC,
+            scope,
+            rtm_type,
+            0,
+        ),
+        attrs,
     )
 
 
-def _network(dst: Any, gateway: Any = None) -> tuple:
-    """``(network address, prefix length)`` of a destination: a network, its text, or
+def _network(dst: Any, gateway: Any = None) -> tuple[bytes, int]:
+    """``(packed network address, prefix length)`` of a destination: a network, its text, or
     ``"default"`` (of the gateway's family)."""
     kind = type(dst)
-    if kind is IPv4Network or kind is IPv6Network:
-        return dst.network_address, dst.prefixlen
-    if dst is None or (kind is str and dst == "default"):
-        version = _address(gateway).version if gateway is not None else 4
-        return _DEFAULT[version], 0
     if kind is str:
         # ipaddress parses text in Python; inet_pton does it in C (strict, as ip_network)
         text, slash, plen = dst.partition("/")
         try:
             packed = inet_pton(AF_INET6 if ":" in text else AF_INET, text)
-        except OSError:
-            packed = b""
-        bits = len(packed) * 8
-        if packed and (not slash or (plen.isdigit() and int(plen) <= bits)):
-            prefixlen = int(plen) if plen else bits
-            if not int.from_bytes(packed, "big") & ((1 << (bits - prefixlen)) - 1):
-                return IPADDR.parse(packed, 0), prefixlen
+        except (OSError, ValueError):
+            packed = None
+        if packed is not None:
+            bits = len(packed) * 8
+            if not slash:
+                return packed, bits
+            if plen.isascii() and plen.isdigit():
+                prefixlen = int(plen)
+                if prefixlen == bits or (
+                    prefixlen < bits
+                    and not int.from_bytes(packed, "big") & ((1 << (bits - prefixlen)) - 1)
+                ):
+                    return packed, prefixlen
+        elif dst == "default":
+            return _DEFAULT[4 if gateway is None else len(_packed(gateway))], 0
+    elif kind is IPv4Network or kind is IPv6Network:
+        return dst.network_address.packed, dst.prefixlen
+    elif dst is None:
+        return _DEFAULT[4 if gateway is None else len(_packed(gateway))], 0
     net = ip_network(dst)  # raises its own clear ValueError for bad input
-    return net.network_address, net.prefixlen
+    return net.network_address.packed, net.prefixlen
 
 
-def _address(value: Any) -> Any:
+def _packed(value: Any) -> bytes:
+    """An IP address (text or ``ipaddress`` object) as 4 or 16 bytes; ValueError if not one."""
     kind = type(value)
-    if kind is IPv4Address or kind is IPv6Address:
-        return value
     if kind is str:
-        return _address_text(value)
-    return ip_address(value)
+        if "%" not in value:  # a scoped IPv6 address: ip_address knows the syntax
+            try:
+                return inet_pton(AF_INET6 if ":" in value else AF_INET, value)
+            except (OSError, ValueError):
+                pass
+    elif kind is IPv4Address or kind is IPv6Address:
+        return value.packed
+    return ip_address(value).packed
 
 
-@lru_cache(maxsize=4096)  # the same gateway or source text comes again and again in bulk
-def _address_text(value: str) -> Any:
-    if "%" not in value:
-        try:
-            return IPADDR.parse(inet_pton(AF_INET6 if ":" in value else AF_INET, value), 0)
-        except OSError:
-            pass
-    return ip_address(value)
-
-
-_DEFAULT = {4: IPv4Address(0), 6: IPv6Address(0)}
+_DEFAULT = {4: bytes(4), 16: bytes(16)}
+_ADDR_SIZE = {C.AF_INET: 4, C.AF_INET6: 16}
 
 
 def del_route(dst: Any, **kw: Any) -> RouteMessage:
@@ -439,29 +447,26 @@ def neigh(
         if state not in NUD_STATES:
             raise ValueError(f"neighbor state {state!r} is not one of {sorted(NUD_STATES)}")
         state = NUD_STATES[state]
-    addr = None if dst is None else _address(dst)
+    addr = None if dst is None else _packed(dst)
     if family is None:
         if addr is None:
             raise ValueError("a neighbor entry needs an IP address, or family=AF_BRIDGE")
-        family = _family(addr)
-    elif family in (C.AF_INET, C.AF_INET6) and (addr is None or _family(addr) != family):
+        family = C.AF_INET if len(addr) == 4 else C.AF_INET6
+    elif family in _ADDR_SIZE and (addr is None or len(addr) != _ADDR_SIZE[family]):
         raise ValueError(f"{dst} is not an address of family {family}")
     if family == C.AF_BRIDGE and lladdr is None:
         raise ValueError("a bridge forwarding entry needs a MAC address")
-    return NeighMessage(
+    return NeighMessage._make(
         msg_type,
         flags,
-        family=family,
-        index=check_index(index),
-        state=state,
-        ndm_flags=ndm_flags,
-        attrs={
-            "dst": addr,
-            "lladdr": lladdr,  # checked and lower-cased by the attribute's kind
-            "vni": vni,
-            "master": master,
-            "protocol": protocol,
-        },
+        (family, check_index(index), state, ndm_flags, 0),
+        [
+            ("dst", addr),
+            ("lladdr", lladdr),  # checked by the attribute's kind
+            ("vni", vni),
+            ("master", master),
+            ("protocol", protocol),
+        ],
     )
 
 
