@@ -619,11 +619,13 @@ def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0
         off += (ln + 3) & ~3
     attrs = _new_attrs(Attrs)
     attrs.space = space
-    attrs._types = types
+    # tuples of ints: the garbage collector stops tracking them at its first look, so a long
+    # dump kept in memory does not make every later collection slower (lists stay tracked)
+    attrs._types = types = tuple(types)
+    attrs._offs = tuple(offs)
     attrs._data = data
     attrs._start = start
     attrs._end = end
-    attrs._offs = offs
     attrs._vals = None
     if special:
         attrs._vals = vals = [_LAZY] * len(types)
@@ -777,23 +779,20 @@ class Attrs:
         return self._data[off + 4 : off + (v & 0xFFFF)]
 
     def _value(self, i: int) -> Any:
-        vals = self._vals
-        if vals is None:
-            vals = self._vals = [_LAZY] * len(self._types)
-        value = vals[i]
-        if value is _LAZY:
-            v = self._offs[i]
-            off = v >> 16
-            raw = self._data[off + 4 : off + (v & 0xFFFF)]
-            leaf = self.space.leaves.get(self._types[i] & NLA_TYPE_MASK)
-            if leaf is None:  # an attribute the space does not know
-                value = raw
-            elif (len(raw) in leaf[1]) if leaf[1] is not None else (len(raw) >= leaf[2]):
-                value = leaf[0](raw, 0)
-            else:
-                value = Malformed(raw)
-            vals[i] = value
-        return value
+        vals = self._vals  # nested values, decoded up front; leaves are parsed on each read
+        if vals is not None:
+            value = vals[i]
+            if value is not _LAZY:
+                return value
+        v = self._offs[i]
+        off = v >> 16
+        raw = self._data[off + 4 : off + (v & 0xFFFF)]
+        leaf = self.space.leaves.get(self._types[i] & NLA_TYPE_MASK)
+        if leaf is None:  # an attribute the space does not know
+            return raw
+        if (len(raw) in leaf[1]) if leaf[1] is not None else (len(raw) >= leaf[2]):
+            return leaf[0](raw, 0)
+        return Malformed(raw)
 
     def _index(self, key: str | int) -> int:
         """The index of the first attribute ``key``, or -1."""
@@ -821,23 +820,15 @@ class Attrs:
 
     def get(self, key: str | int, default: Any = None) -> Any:
         """The first value of attribute ``key`` (a name or a type number), or ``default``."""
-        # the hot path of every reader: inlined _index and _value
+        # the hot path of every reader: _index inlined
         t = self.space.types.get(key, -1) if type(key) is str else key
         types = self._types
         if types is None:
             types = self._scan()
         if t in types:
-            i = types.index(t)
-        else:
-            i = self._index(key)
-            if i < 0:
-                return default
-        vals = self._vals
-        if vals is not None:
-            value = vals[i]
-            if value is not _LAZY:
-                return value
-        return self._value(i)
+            return self._value(types.index(t))
+        i = self._index(key)
+        return default if i < 0 else self._value(i)
 
     def __getitem__(self, key: str | int) -> Any:
         i = self._index(key)
@@ -888,9 +879,11 @@ class Attrs:
         """The attributes as bytes, each padded to 4 bytes: the bytes they were decoded from
         or built as."""
         data = self._data
-        if self._start == 0 and self._end == len(data):
-            return data
-        return data[self._start : self._end]
+        if self._start or self._end != len(data):
+            data = data[self._start : self._end]
+        if len(data) & 3:  # a decoded last attribute the sender did not pad
+            data += _PAD[len(data) & 3]
+        return data
 
     # showing -----------------------------------------------------------------
     def _kind(self, t: int, value: Any) -> Kind:

@@ -154,7 +154,9 @@ class Client(Transport):
         """Addresses, of one link and/or one family (filtered by the kernel)."""
         index = 0 if link is None else self.index(link, "list addresses")
         found = self.dump(R.dump_addrs(family, index), "list addresses")
-        return [m for m in found if not index or _filtered(m) or m.index == index]
+        if not index:
+            return list(found)
+        return [m for m in found if m.flags & _FILTERED or m.index == index]
 
     # routes ---------------------------------------------------------------------
     def add_route(
@@ -194,7 +196,9 @@ class Client(Transport):
     ) -> list[RouteMessage]:
         """Routes of one table (``None`` or 0: all tables) and family."""
         found = self.dump(R.dump_routes(family, table or 0), "list routes")
-        return [m for m in found if not table or _filtered(m) or m.table_id == table]
+        if not table:
+            return list(found)
+        return [m for m in found if m.flags & _FILTERED or m.table_id == table]
 
     # neighbors -------------------------------------------------------------------
     def add_neighbor(
@@ -225,7 +229,9 @@ class Client(Transport):
         """Neighbor entries (AF_BRIDGE: the forwarding database), of one link if given."""
         index = 0 if link is None else self.index(link, "list neighbors")
         found = self.dump(R.dump_neighs(family, index), "list neighbors")
-        return [m for m in found if not index or _filtered(m) or m.index == index]
+        if not index:
+            return list(found)
+        return [m for m in found if m.flags & _FILTERED or m.index == index]
 
     # many at once ------------------------------------------------------------------
     def apply(self, msgs: Iterable[Message], *, stop_on_error: bool = True) -> list:
@@ -240,6 +246,5 @@ class Client(Transport):
         return results
 
 
-def _filtered(msg: Message) -> bool:
-    """The kernel filtered the dump itself (strict checking): no need to filter again."""
-    return bool(msg.flags & C.NLM_F_DUMP_FILTERED)
+#: the kernel filtered the dump itself (strict checking): no need to filter again
+_FILTERED = C.NLM_F_DUMP_FILTERED

@@ -373,23 +373,31 @@ class RtMessage(Message):
         msg.flags = fl
         msg.seq = seq
         msg.pid = pid
-        msg._h = cls._struct.unpack_from(payload)
+        msg._h = None  # unpacked from the payload when a header field is read
         msg._hb = None
         msg.attrs = decode_attrs(cls.space, payload, size, end - start)
         return msg
 
     def _payload(self) -> bytes:
-        return (self._hb or self._struct.pack(*self._h)) + self.attrs.encode()
+        return (self._hb or self._struct.pack(*self._header())) + self.attrs.encode()
 
     def encode(self) -> bytes:
         return self.encode_as(self.flags, self.seq, self.pid)
 
+    def _header(self) -> tuple:
+        h = self._h
+        if h is None:  # decoded: the payload, header first, is the attributes' buffer
+            h = self._h = self._struct.unpack_from(self.attrs._data)
+        return h
+
     def encode_as(self, flags: int, seq: int, pid: int) -> bytes:
-        hb = self._hb or self._struct.pack(*self._h)
+        hb = self._hb or self._struct.pack(*self._header())
         attrs = self.attrs
         body = attrs._data
         if attrs._start or attrs._end != len(body):
             body = body[attrs._start : attrs._end]
+        if len(body) & 3:  # a decoded last attribute the sender did not pad
+            body = attrs.encode()
         try:
             return _NLHDR.pack(16 + len(hb) + len(body), self.type, flags, seq, pid) + hb + body
         except struct.error as e:
@@ -401,12 +409,12 @@ class RtMessage(Message):
 
     def _fields(self) -> dict:
         d = super()._fields()
-        d.update(zip(self._names, self._h))
+        d.update(zip(self._names, self._header()))
         d["attrs"] = self.attrs
         return d
 
     def _header_dict(self) -> dict:
-        return dict(zip(self._names, self._h))
+        return dict(zip(self._names, self._header()))
 
     def _body_dict(self) -> dict:
         d = self._header_dict()
@@ -426,7 +434,7 @@ class RtMessage(Message):
 
 def header_field(i: int, doc: str) -> property:
     """A read-only property for field ``i`` of an RtMessage's family header."""
-    return property(lambda self: self._h[i], doc=doc)
+    return property(lambda self: (self._h or self._header())[i], doc=doc)
 
 
 def frames(data: bytes) -> Iterator[tuple[int, int, int, int, int, int]]:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Union
 
 from . import consts as C
+from .errors import DecodeError
 from .message import (
     NLMSG_HDRLEN,
     REGISTRY,
@@ -33,7 +34,8 @@ from .message import (
 
 NetnsSpec = Union[None, str, "os.PathLike[str]", int, Any]
 _NLA = struct.Struct("=HH")
-_SEQ = struct.Struct("=I")
+_FLAGS = struct.Struct("=H")
+_NLHDR = struct.Struct("=IHHII")
 
 RCVBUF = 4 << 20  # the kernel's dumps and a batch's error reports must fit
 SNDBUF = 1 << 20
@@ -272,9 +274,20 @@ class Transport:
             append = out.append
             interrupted = False
             get = REGISTRY.get
+            unpack = _NLHDR.unpack_from
             while True:
                 data = self._recv()
-                for start, end, t, fl, s, pid in frames(data):
+                n = len(data)
+                off = 0
+                while off < n:  # frames(), inlined: this runs once per dumped entry
+                    if n - off < NLMSG_HDRLEN:
+                        raise DecodeError(f"{n - off} trailing bytes, too short for a header")
+                    ln, t, fl, s, pid = unpack(data, off)
+                    if ln < NLMSG_HDRLEN or off + ln > n:
+                        raise DecodeError(f"message at offset {off} has bad length {ln}")
+                    start = off + NLMSG_HDRLEN
+                    end = off + ln
+                    off += (ln + 3) & ~3
                     if s != seq:
                         self.dropped += 1
                         continue
@@ -320,22 +333,22 @@ class Transport:
     def _send_chunk(self, msgs: Sequence[Message], i: int) -> int:
         """Send requests i.. in one datagram, the last with NLM_F_ACK; return where it ends."""
         parts = []
-        offsets = []
         size = 0
         end = i
-        while end < len(msgs) and end - i < BATCH_MESSAGES and size < BATCH_BYTES:
+        count = len(msgs)
+        self._chunk_first = seq = self._next_seq(BATCH_MESSAGES)
+        while end < count and end - i < BATCH_MESSAGES and size < BATCH_BYTES:
             msg = msgs[end]
-            data = msg.encode_as((msg.flags | C.NLM_F_REQUEST) & ~C.NLM_F_ACK, 0, 0)
+            data = msg.encode_as((msg.flags | C.NLM_F_REQUEST) & ~C.NLM_F_ACK, seq, 0)
             parts.append(data)
-            offsets.append(size)
             size += len(data)
             end += 1
-        last = msgs[end - 1]
-        parts[-1] = last.encode_as(last.flags | C.NLM_F_REQUEST | C.NLM_F_ACK, 0, 0)
+            seq += 1
         chunk = bytearray().join(parts)
-        self._chunk_first = first = self._next_seq(end - i)
-        for k, off in enumerate(offsets):
-            _SEQ.pack_into(chunk, off + 8, first + k)
+        last = msgs[end - 1]  # nlmsg_flags of the last request: ask for its ack
+        _FLAGS.pack_into(
+            chunk, size - len(parts[-1]) + 6, last.flags | C.NLM_F_REQUEST | C.NLM_F_ACK
+        )
         self._send(chunk)
         return end
 
