@@ -174,16 +174,6 @@ def pyroute2_funcs():
 
 
 # ------------------------------------------------------------------ harness
-def measure(fn, arg, repeats: int) -> list:
-    fn(arg)  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn(arg)
-        times.append(time.perf_counter() - t0)
-    return times
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--n", type=int, default=100_000, help="messages per repeat")
@@ -215,19 +205,32 @@ def main() -> None:
         attrs={"dst": dsts[0], "gateway": GATEWAY, "oif": 3, "table": 254},
     ).encode()[:16]
 
-    rows = []
+    # every repeat runs every implementation, the order rotating, so that a slow spell of
+    # this (shared, noisy) machine weighs on all of them alike
+    cases = []
     for impl, (enc, dec, lnk) in impls.items():
         for scenario, fn, arg, per, unit in (
             ("F encode RTM_NEWROUTE", enc, dsts, n, "us/msg"),
             ("F decode route (dst, gateway)", dec, routes, n, "us/msg"),
             ("D-codec 401-link dump decode", lnk, links, 1, "ms/dump"),
         ):
-            if fn is None:
-                continue
-            scale = 1e6 / per if unit == "us/msg" else 1e3
-            times = [t * scale for t in measure(fn, arg, args.repeats)]
-            rows.append((scenario, impl, statistics.median(times), min(times), max(times), unit))
-            print(f"  {impl:9} {scenario:32} {rows[-1][2]:9.2f} {unit}", file=sys.stderr)
+            if fn is not None:
+                fn(arg)  # warm-up
+                cases.append(
+                    (scenario, impl, fn, arg, 1e6 / per if unit == "us/msg" else 1e3, unit)
+                )
+    times: dict = {case[:2]: [] for case in cases}
+    for rep in range(args.repeats):
+        order = cases[rep % len(cases) :] + cases[: rep % len(cases)]
+        for scenario, impl, fn, arg, scale, _unit in order:
+            t0 = time.perf_counter()
+            fn(arg)
+            times[(scenario, impl)].append((time.perf_counter() - t0) * scale)
+        print(f"  repeat {rep + 1}/{args.repeats} done", file=sys.stderr)
+    rows = []
+    for scenario, impl, _fn, _arg, _scale, unit in cases:
+        ts = times[(scenario, impl)]
+        rows.append((scenario, impl, statistics.median(ts), min(ts), max(ts), unit))
 
     print(f"\nScenario F, N={n}, {args.repeats} repeats, Python {sys.version.split()[0]}")
     print(f"{'scenario':32} {'impl':9} {'median':>9} {'min-max':>17}  {'osl is':>12}")

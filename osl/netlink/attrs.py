@@ -30,7 +30,7 @@ MAX_DEPTH = 16
 
 _HDR = struct.Struct("=HH")
 _PAD = (b"", b"\0\0\0", b"\0\0", b"\0")  # indexed by length & 3
-_LAZY = object()  # value not parsed yet: parse the kept raw bytes on first read
+_LAZY = object()  # in Attrs._vals: a leaf, parsed from the kept bytes when read
 
 
 # --------------------------------------------------------------------------- kinds
@@ -50,7 +50,7 @@ class Kind:
     name = "raw"
     sizes: frozenset | None = None  # allowed exact lengths, or None for any length
     min_size = 0
-    eager = False  # parsed while decoding (nested kinds), not on first read
+    eager = False  # parsed while decoding (nested kinds), not when read
 
     def parse(self, raw: bytes, depth: int) -> Any:
         return raw
@@ -531,7 +531,8 @@ class Space:
         self.kinds: dict = {}  # type -> kind
         self.writers: dict = {}  # name -> (type | flags, kind.writer or None for a switch)
         self.writes: dict = {}  # name -> kind.fast_writer, switches left out
-        self.leaves: dict = {}  # type -> (parse, sizes, min_size): kinds parsed on first read
+        self.leaves: dict = {}  # type -> (parse, sizes, min_size): kinds parsed on each read
+        self.readers: dict = {}  # name -> (type | flags, parse, sizes, min_size), leaves only
         self.switch_keys: dict = {}  # type of a switch's sibling key -> its name
         self.empty = Attrs(self)  # no attributes: one shared value (Attrs are immutable)
         if table:
@@ -547,6 +548,7 @@ class Space:
             self.kinds[t] = kind
             if not kind.eager and not switch:
                 self.leaves[t] = (kind.parse, kind.sizes, kind.min_size)
+                self.readers[name] = (t | flags, kind.parse, kind.sizes, kind.min_size)
             label = f"{self.name} {name}"
             self.writers[name] = (t | flags, None if switch else kind.writer(t | flags, label))
             if not switch:
@@ -589,7 +591,7 @@ def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0
     """Decode the attributes in ``data[start:end]``; DecodeError unless all are sound.
 
     Framing is checked here and nested attributes are decoded; leaf values are parsed (and
-    their sizes checked) when first read.
+    their sizes checked) each time they are read.
     """
     if depth > MAX_DEPTH:
         raise DecodeError(f"attributes nested deeper than {MAX_DEPTH}")
@@ -745,8 +747,10 @@ class Attrs:
     """
 
     # _data[_start:_end]: the attributes' bytes. _types[i]: the type of attribute i, flags
-    # included; _offs[i]: the offset of its TLV in _data; _vals[i]: its value, or _LAZY until
-    # read (or _vals None: nothing read yet). A built set finds _types/_offs on first read.
+    # included; _offs[i]: offset << 16 | length of its TLV in _data; _vals[i]: the value of a
+    # nested attribute, decoded up front, or _LAZY for a leaf, parsed when read (_vals None:
+    # no nested ones). _types and _offs are tuples, which the collector soon stops tracking. A built set
+    # finds _types/_offs/_vals on first read.
     __slots__ = ("_data", "_end", "_offs", "_start", "_types", "_vals", "space")
 
     def __init__(self, space: Space, items: Pairs | None = None):
@@ -820,13 +824,18 @@ class Attrs:
 
     def get(self, key: str | int, default: Any = None) -> Any:
         """The first value of attribute ``key`` (a name or a type number), or ``default``."""
-        # the hot path of every reader: _index inlined
-        t = self.space.types.get(key, -1) if type(key) is str else key
         types = self._types
         if types is None:
             types = self._scan()
-        if t in types:
-            return self._value(types.index(t))
+        leaf = self.space.readers.get(key) if type(key) is str else None
+        if leaf is not None and leaf[0] in types:  # the hot path of every reader: _value inlined
+            v = self._offs[types.index(leaf[0])]  # offset << 16 | length
+            off = v >> 16
+            raw = self._data[off + 4 : off + (v & 0xFFFF)]
+            sizes = leaf[2]
+            if (len(raw) in sizes) if sizes is not None else (len(raw) >= leaf[3]):
+                return leaf[1](raw, 0)
+            return Malformed(raw)
         i = self._index(key)
         return default if i < 0 else self._value(i)
 
