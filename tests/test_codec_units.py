@@ -74,6 +74,36 @@ def test_decode_error_is_a_value_error() -> None:
     assert issubclass(nl.DecodeError, ValueError)
 
 
+def _route(**attrs: object) -> nl.RouteMessage:
+    return nl.RouteMessage(C.RTM_NEWROUTE, dst_len=32, attrs={"dst": "198.18.0.1", **attrs})
+
+
+def test_messages_of_one_size_but_other_attributes_each_decode_as_themselves() -> None:
+    # oif and priority are both u32: the three messages have the same length, and the
+    # decoder's remembered layouts (per span of bytes) must not mix them up
+    msgs = [_route(oif=3), _route(priority=7), _route(table=1000)] * 4
+    assert len({len(m.encode()) for m in msgs}) == 1
+    again = nl.decode(b"".join(m.encode() for m in msgs))
+    assert again == msgs
+    assert [m.get("oif") for m in again[:3]] == [3, None, None]
+    assert [m.get("priority") for m in again[:3]] == [None, 7, None]
+
+
+def test_a_remembered_layout_never_hides_bad_framing() -> None:
+    good = _route(oif=3, priority=7).encode()
+    nl.decode(good * 3)  # the layout of this span is now remembered
+    # the same span, whose first attribute now claims to overlap the next: same total
+    # length, other headers
+    bad = bytearray(good)
+    first = 16 + 12  # nlmsghdr, rtmsg
+    struct.pack_into("=H", bad, first, 12)
+    with pytest.raises(nl.DecodeError):
+        nl.decode(bytes(bad))
+    struct.pack_into("=H", bad, first, 2)  # shorter than an attribute header
+    with pytest.raises(nl.DecodeError):
+        nl.decode(bytes(bad))
+
+
 def test_unknown_attribute_survives_byte_for_byte() -> None:
     data = link_bytes(tlv(3, b"lo\0") + tlv(999, b"\x01\x02\x03") + tlv(1000 | NLA_F_NESTED, b""))
     (msg,) = nl.decode(data)

@@ -587,14 +587,9 @@ class Space:
 # --------------------------------------------------------------------------- decoding
 
 
-def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0) -> Attrs:
-    """Decode the attributes in ``data[start:end]``; DecodeError unless all are sound.
-
-    Framing is checked here and nested attributes are decoded; leaf values are parsed (and
-    their sizes checked) each time they are read.
-    """
-    if depth > MAX_DEPTH:
-        raise DecodeError(f"attributes nested deeper than {MAX_DEPTH}")
+def _scan(space: Space, data: bytes, start: int, end: int) -> tuple:
+    """Check the framing of the attributes in ``data[start:end]``: ``(types, offsets,
+    indexes of nested and switched attributes or None)``."""
     types: list = []
     offs: list = []
     add_type = types.append
@@ -602,7 +597,7 @@ def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0
     leaves = space.leaves
     specs = space.specs
     unpack = _HDR.unpack_from
-    special = None  # indexes of nested and switched attributes
+    special = None
     off = start
     while off < end:
         if end - off < NLA_HDRLEN:
@@ -619,12 +614,69 @@ def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0
         add_type(t)
         add_off(off << 16 | ln)
         off += (ln + 3) & ~3
-    attrs = _new_attrs(Attrs)
-    attrs.space = space
     # tuples of ints: the garbage collector stops tracking them at its first look, so a long
     # dump kept in memory does not make every later collection slower (lists stay tracked)
-    attrs._types = types = tuple(types)
-    attrs._offs = tuple(offs)
+    return tuple(types), tuple(offs), special and tuple(special)
+
+
+def _layout(start: int, types: tuple, offs: tuple, special: tuple | None) -> tuple:
+    """A struct reading every attribute header of one layout, the headers it must find, and
+    what ``_scan`` found for it."""
+    fmt = "="
+    headers: list = []
+    pos = start
+    for t, v in zip(types, offs):
+        off = v >> 16
+        if off > pos:
+            fmt += f"{off - pos}x"
+        fmt += "HH"
+        pos = off + NLA_HDRLEN
+        headers += (v & 0xFFFF, t)
+    return struct.Struct(fmt).unpack_from, tuple(headers), (types, offs, special)
+
+
+_SEEN = object()  # a span seen once: the next sighting gets the struct of its layout
+_layouts: dict = {}  # (space, start, end) -> _SEEN, or [(unpack headers, headers, scan result)]
+_MAX_LAYOUTS = 2048
+_LAYOUTS_PER_SPAN = 4
+
+
+def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0) -> Attrs:
+    """Decode the attributes in ``data[start:end]``; DecodeError unless all are sound.
+
+    Framing is checked here and nested attributes are decoded; leaf values are parsed (and
+    their sizes checked) each time they are read.
+    """
+    if depth > MAX_DEPTH:
+        raise DecodeError(f"attributes nested deeper than {MAX_DEPTH}")
+    # The entries of a dump mostly share a few layouts (the same attributes, the same lengths):
+    # once a span has been seen twice its layouts get a struct that reads all their headers in
+    # one call, and when the headers are the same again, what was found before holds (the
+    # framing checks included).
+    key = (space, start, end)
+    seen = _layouts.get(key)
+    found = None
+    if seen is not None and seen is not _SEEN:
+        for unpack, headers, result in seen:
+            if unpack(data, start) == headers:
+                found = result
+                break
+    if found is None:
+        found = _scan(space, data, start, end)
+        if seen is None:
+            if len(_layouts) >= _MAX_LAYOUTS:
+                _layouts.clear()
+            _layouts[key] = _SEEN
+        elif found[0]:
+            if seen is _SEEN:
+                _layouts[key] = [_layout(start, *found)]
+            elif len(seen) < _LAYOUTS_PER_SPAN:
+                seen.append(_layout(start, *found))
+    types, offs, special = found
+    attrs = _new_attrs(Attrs)
+    attrs.space = space
+    attrs._types = types
+    attrs._offs = offs
     attrs._data = data
     attrs._start = start
     attrs._end = end
@@ -632,6 +684,7 @@ def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0
     if special:
         attrs._vals = vals = [_LAZY] * len(types)
         switches = []
+        specs = space.specs
         for i in special:
             _name, kind, _sizes, _min_size, eager, switch = specs[types[i] & NLA_TYPE_MASK]
             if eager or switch:
