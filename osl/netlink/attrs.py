@@ -528,6 +528,7 @@ class Space:
         self.name = name
         self.specs: dict = {}  # type -> (name, kind, sizes, min_size, eager, is_switch)
         self.types: dict = {}  # name -> type | default flags
+        self.names: dict = {}  # type -> name
         self.kinds: dict = {}  # type -> kind
         self.writers: dict = {}  # name -> (type | flags, kind.writer or None for a switch)
         self.writes: dict = {}  # name -> kind.fast_writer, switches left out
@@ -545,6 +546,7 @@ class Space:
             switch = type(kind) is Switch
             self.specs[t] = (name, kind, kind.sizes, kind.min_size, kind.eager, switch)
             self.types[name] = t | flags
+            self.names[t] = name
             self.kinds[t] = kind
             if not kind.eager and not switch:
                 self.leaves[t] = (kind.parse, kind.sizes, kind.min_size)
@@ -722,7 +724,12 @@ def written(space: Space, items: Pairs) -> bytes:
             items = list(items)  # read twice when a value is refused
     try:  # the common case: known names, plain values
         writes = space.writes
-        return b"".join([writes[k](v) for k, v in items if v is not None])
+        out = []
+        add = out.append
+        for k, v in items:
+            if v is not None:
+                add(writes[k](v))
+        return b"".join(out)
     except Exception:  # noqa: BLE001 - the careful loop below says what was wrong
         return _write_all(space, items)
 
@@ -880,15 +887,16 @@ class Attrs:
         types = self._types
         if types is None:
             types = self._scan()
-        leaf = self.space.readers.get(key) if type(key) is str else None
-        if leaf is not None and leaf[0] in types:  # the hot path of every reader: _value inlined
-            v = self._offs[types.index(leaf[0])]  # offset << 16 | length
-            off = v >> 16
-            raw = self._data[off + 4 : off + (v & 0xFFFF)]
-            sizes = leaf[2]
-            if (len(raw) in sizes) if sizes is not None else (len(raw) >= leaf[3]):
-                return leaf[1](raw, 0)
-            return Malformed(raw)
+        leaf = self.space.readers.get(key)  # a name; never a type number
+        if leaf is not None:  # the hot path of every reader: _value inlined
+            t, parse, sizes, min_size = leaf
+            if t in types:
+                v = self._offs[types.index(t)]  # offset << 16 | length
+                off = v >> 16
+                raw = self._data[off + 4 : off + (v & 0xFFFF)]
+                if (len(raw) in sizes) if sizes is not None else (len(raw) >= min_size):
+                    return parse(raw, 0)
+                return Malformed(raw)
         i = self._index(key)
         return default if i < 0 else self._value(i)
 
@@ -912,12 +920,14 @@ class Attrs:
 
     def items(self) -> list:
         """``(name, value)`` pairs in order; an unknown attribute is ``(type, raw bytes)``."""
-        name_of = self.space.name_of
-        return [(name_of(t), self._value(i)) for i, t in enumerate(self._all())]
+        names = self.space.names
+        value = self._value
+        return [(names.get(t & NLA_TYPE_MASK, t), value(i)) for i, t in enumerate(self._all())]
 
     def typed_items(self) -> list:
         """``(type, value)`` pairs in order, the type with its NLA_F_* flag bits."""
-        return [(t, self._value(i)) for i, t in enumerate(self._all())]
+        value = self._value
+        return [(t, value(i)) for i, t in enumerate(self._all())]
 
     def keys(self) -> list:
         name_of = self.space.name_of

@@ -195,10 +195,10 @@ class Client(Transport):
         self, family: int = C.AF_UNSPEC, table: int | None = C.RT_TABLE_MAIN
     ) -> list[RouteMessage]:
         """Routes of one table (``None`` or 0: all tables) and family."""
-        found = self.dump(R.dump_routes(family, table or 0), "list routes")
-        if not table:
-            return list(found)
-        return [m for m in found if m.flags & _FILTERED or m.table_id == table]
+        found = list(self.dump(R.dump_routes(family, table or 0), "list routes"))
+        if not table or (found and found[0].flags & _FILTERED):
+            return found
+        return [m for m in found if m.table_id == table]
 
     # neighbors -------------------------------------------------------------------
     def add_neighbor(
@@ -228,10 +228,10 @@ class Client(Transport):
     def neighbors(self, link: Link | None = None, family: int = C.AF_UNSPEC) -> list[NeighMessage]:
         """Neighbor entries (AF_BRIDGE: the forwarding database), of one link if given."""
         index = 0 if link is None else self.index(link, "list neighbors")
-        found = self.dump(R.dump_neighs(family, index), "list neighbors")
-        if not index:
-            return list(found)
-        return [m for m in found if m.flags & _FILTERED or m.index == index]
+        found = list(self.dump(R.dump_neighs(family, index), "list neighbors"))
+        if not index or (found and found[0].flags & _FILTERED):
+            return found
+        return [m for m in found if m.index == index]
 
     # many at once ------------------------------------------------------------------
     def apply(self, msgs: Iterable[Message], *, stop_on_error: bool = True) -> list:
@@ -246,5 +246,6 @@ class Client(Transport):
         return results
 
 
-#: the kernel filtered the dump itself (strict checking): no need to filter again
+#: the kernel filtered the dump itself (strict checking; it flags every entry then): no need
+#: to filter again
 _FILTERED = C.NLM_F_DUMP_FILTERED

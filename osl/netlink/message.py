@@ -381,9 +381,6 @@ class RtMessage(Message):
     def _payload(self) -> bytes:
         return (self._hb or self._struct.pack(*self._header())) + self.attrs.encode()
 
-    def encode(self) -> bytes:
-        return self.encode_as(self.flags, self.seq, self.pid)
-
     def _header(self) -> tuple:
         h = self._h
         if h is None:  # decoded: the payload, header first, is the attributes' buffer
