@@ -11,6 +11,7 @@ from ipaddress import IPv4Address, IPv6Address
 import pytest
 
 from osl import netlink as nl
+from osl.netlink import attrs
 from osl.netlink import consts as C
 from osl.netlink.attrs import MAX_DEPTH, NLA_F_NESTED, NLA_F_NET_BYTEORDER, Malformed
 from osl.netlink.link import IFLA, LINKINFO
@@ -102,6 +103,17 @@ def test_a_remembered_layout_never_hides_bad_framing() -> None:
     struct.pack_into("=H", bad, first, 2)  # shorter than an attribute header
     with pytest.raises(nl.DecodeError):
         nl.decode(bytes(bad))
+
+
+def test_remembered_layouts_stay_bounded() -> None:
+    for n in range(1, 2 * attrs._MAX_LAYOUTS + 2):  # spans of every length
+        data = nl.RouteMessage(attrs={99: bytes(n)}).encode()
+        nl.decode(data)
+        nl.decode(data)  # a second sighting: this span's layout is remembered
+    assert len(attrs._layouts) <= attrs._MAX_LAYOUTS
+    assert all(
+        v is attrs._SEEN or len(v) <= attrs._LAYOUTS_PER_SPAN for v in attrs._layouts.values()
+    )
 
 
 def test_unknown_attribute_survives_byte_for_byte() -> None:

@@ -639,7 +639,7 @@ def _layout(start: int, types: tuple, offs: tuple, special: tuple | None) -> tup
 
 _SEEN = object()  # a span seen once: the next sighting gets the struct of its layout
 _layouts: dict = {}  # (space, start, end) -> _SEEN, or [(unpack headers, headers, scan result)]
-_MAX_LAYOUTS = 2048
+_MAX_LAYOUTS = 512
 _LAYOUTS_PER_SPAN = 4
 
 
