@@ -526,7 +526,7 @@ class Space:
 
     def __init__(self, name: str, table: Mapping[int, tuple] | None = None):
         self.name = name
-        self.specs: dict = {}  # type -> (name, kind, sizes, min_size, eager, is_switch)
+        self.specs: dict = {}  # type -> (name, kind, eager, is_switch)
         self.types: dict = {}  # name -> type | default flags
         self.names: dict = {}  # type -> name
         self.kinds: dict = {}  # type -> kind
@@ -544,7 +544,7 @@ class Space:
             name, kind = spec[0], spec[1]
             flags = spec[2] if len(spec) > 2 else 0
             switch = type(kind) is Switch
-            self.specs[t] = (name, kind, kind.sizes, kind.min_size, kind.eager, switch)
+            self.specs[t] = (name, kind, kind.eager, switch)
             self.types[name] = t | flags
             self.names[t] = name
             self.kinds[t] = kind
@@ -566,7 +566,7 @@ class Space:
         w = self.writers.get(key) if type(key) is str else None
         if w is not None:
             return w
-        if type(key) is not int or type(key) is bool:
+        if type(key) is not int:
             raise KeyError(f"{self.name} has no attribute {key!r}")
         if not 0 <= key <= 0xFFFF:
             raise ValueError(f"attribute type {key} out of range")
@@ -688,7 +688,7 @@ def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0
         switches = []
         specs = space.specs
         for i in special:
-            _name, kind, _sizes, _min_size, eager, switch = specs[types[i] & NLA_TYPE_MASK]
+            _name, kind, eager, switch = specs[types[i] & NLA_TYPE_MASK]
             if eager or switch:
                 raw = attrs._raw(i)
                 if len(raw) < kind.min_size:
@@ -704,10 +704,9 @@ def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0
 
 
 _new_attrs = object.__new__
-_LEN = struct.Struct("=H")
 
 
-def written(space: Space, items: Pairs) -> bytes:
+def _written(space: Space, items: Pairs) -> bytes:
     """The attributes ``items`` (a mapping or pairs) of ``space`` as bytes: each value
     checked, converted and written by its kind; None values left out."""
     kind = type(items)
@@ -732,19 +731,6 @@ def written(space: Space, items: Pairs) -> bytes:
         return b"".join(out)
     except Exception:  # noqa: BLE001 - the careful loop below says what was wrong
         return _write_all(space, items)
-
-
-def attrs_of(space: Space, items: Pairs) -> Attrs:
-    """``Attrs(space, items)`` for non-empty ``items``, without the cost of a class call (the
-    message constructors' path)."""
-    attrs = _new_attrs(Attrs)
-    attrs.space = space
-    attrs._vals = None
-    attrs._start = 0
-    attrs._types = attrs._offs = None
-    attrs._data = data = written(space, items)
-    attrs._end = len(data)
-    return attrs
 
 
 def _write_all(space: Space, items: Iterable[tuple]) -> bytes:
@@ -809,8 +795,8 @@ class Attrs:
     # _data[_start:_end]: the attributes' bytes. _types[i]: the type of attribute i, flags
     # included; _offs[i]: offset << 16 | length of its TLV in _data; _vals[i]: the value of a
     # nested attribute, decoded up front, or _LAZY for a leaf, parsed when read (_vals None:
-    # no nested ones). _types and _offs are tuples, which the collector soon stops tracking. A built set
-    # finds _types/_offs/_vals on first read.
+    # no nested ones). _types and _offs are tuples, which the collector soon stops tracking.
+    # A built set finds _types/_offs/_vals on first read.
     __slots__ = ("_data", "_end", "_offs", "_start", "_types", "_vals", "space")
 
     def __init__(self, space: Space, items: Pairs | None = None):
@@ -819,13 +805,12 @@ class Attrs:
         self._start = 0
         if items:
             self._types = self._offs = None
-            self._data = data = written(space, items)
+            self._data = data = _written(space, items)
             self._end = len(data)
         else:
             self._data = b""
             self._end = 0
-            self._types = []
-            self._offs = []
+            self._types = self._offs = ()
 
     # reading -----------------------------------------------------------------
     def _scan(self) -> list:
@@ -836,7 +821,6 @@ class Attrs:
         self._types = found._types
         return self._types
 
-    # reading -----------------------------------------------------------------
     def _raw(self, i: int) -> bytes:
         v = self._offs[i]  # offset << 16 | length
         off = v >> 16

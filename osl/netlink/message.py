@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import consts as C
-from .attrs import RAW, STRING, U32, Attrs, Nested, Space, attrs_of, decode_attrs
+from .attrs import RAW, STRING, U32, Attrs, Nested, Space, decode_attrs
 from .errors import DecodeError
 
 NLMSG_HDRLEN = 16
@@ -353,7 +353,7 @@ class RtMessage(Message):
         elif attrs.__class__ is Attrs and attrs.space is space:
             self.attrs = attrs
         else:
-            self.attrs = attrs_of(space, attrs) if attrs else space.empty
+            self.attrs = Attrs(space, attrs) if attrs else space.empty
 
     @classmethod
     def _make(cls, type: int, flags: int, header: tuple, attrs: Any) -> RtMessage:
@@ -389,12 +389,7 @@ class RtMessage(Message):
 
     def encode_as(self, flags: int, seq: int, pid: int) -> bytes:
         hb = self._hb or self._struct.pack(*self._header())
-        attrs = self.attrs
-        body = attrs._data
-        if attrs._start or attrs._end != len(body):
-            body = body[attrs._start : attrs._end]
-        if len(body) & 3:  # a decoded last attribute the sender did not pad
-            body = attrs.encode()
+        body = self.attrs.encode()
         try:
             return _NLHDR.pack(16 + len(hb) + len(body), self.type, flags, seq, pid) + hb + body
         except struct.error as e:
