@@ -14,7 +14,7 @@ Interfaces are named or given by index. Kernel refusals raise ``NetlinkError`` (
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Union
 
 from . import consts as C
@@ -154,9 +154,7 @@ class Client(Transport):
         """Addresses, of one link and/or one family (filtered by the kernel)."""
         index = 0 if link is None else self.index(link, "list addresses")
         found = self.dump(R.dump_addrs(family, index), "list addresses")
-        if not index:
-            return list(found)
-        return [m for m in found if m.flags & _FILTERED or m.index == index]
+        return _kept(found, (lambda m: m.index == index) if index else None)
 
     # routes ---------------------------------------------------------------------
     def add_route(
@@ -195,10 +193,8 @@ class Client(Transport):
         self, family: int = C.AF_UNSPEC, table: int | None = C.RT_TABLE_MAIN
     ) -> list[RouteMessage]:
         """Routes of one table (``None`` or 0: all tables) and family."""
-        found = list(self.dump(R.dump_routes(family, table or 0), "list routes"))
-        if not table or (found and found[0].flags & _FILTERED):
-            return found
-        return [m for m in found if m.table_id == table]
+        found = self.dump(R.dump_routes(family, table or 0), "list routes")
+        return _kept(found, (lambda m: m.table_id == table) if table else None)
 
     # neighbors -------------------------------------------------------------------
     def add_neighbor(
@@ -228,10 +224,8 @@ class Client(Transport):
     def neighbors(self, link: Link | None = None, family: int = C.AF_UNSPEC) -> list[NeighMessage]:
         """Neighbor entries (AF_BRIDGE: the forwarding database), of one link if given."""
         index = 0 if link is None else self.index(link, "list neighbors")
-        found = list(self.dump(R.dump_neighs(family, index), "list neighbors"))
-        if not index or (found and found[0].flags & _FILTERED):
-            return found
-        return [m for m in found if m.index == index]
+        found = self.dump(R.dump_neighs(family, index), "list neighbors")
+        return _kept(found, (lambda m: m.index == index) if index else None)
 
     # many at once ------------------------------------------------------------------
     def apply(self, msgs: Iterable[Message], *, stop_on_error: bool = True) -> list:
@@ -246,6 +240,11 @@ class Client(Transport):
         return results
 
 
-#: the kernel filtered the dump itself (strict checking; it flags every entry then): no need
-#: to filter again
-_FILTERED = C.NLM_F_DUMP_FILTERED
+def _kept(found: Iterable[Message], wanted: Callable[[Message], bool] | None) -> list:
+    """The entries of a dump that ``wanted`` keeps (all when it is None), unless the kernel
+    filtered the dump itself (strict checking): then it flags every entry
+    NLM_F_DUMP_FILTERED and there is nothing left to filter."""
+    found = list(found)
+    if wanted is None or (found and found[0].flags & C.NLM_F_DUMP_FILTERED):
+        return found
+    return [m for m in found if wanted(m)]
