@@ -297,13 +297,13 @@ def route(
         hops = []
         for hop in multipath:
             hop_gw, hop_oif, *weight = hop
-            hop_gw = ip_address(hop_gw)
-            if len(hop_gw.packed) != len(net):
+            hop_packed = _packed(hop_gw)
+            if len(hop_packed) != len(net):
                 raise ValueError(f"nexthop {hop_gw} is not of the family of {dst}")
             w = weight[0] if weight else 1
             if type(w) is not int or not 1 <= w <= 256:
                 raise ValueError(f"nexthop weight {w!r} must be 1 to 256")
-            hops.append(NextHop(0, w - 1, check_index(hop_oif), {"gateway": hop_gw}))
+            hops.append(NextHop(0, w - 1, check_index(hop_oif), {"gateway": hop_packed}))
     if scope is None:
         if rtm_type == C.RTN_LOCAL:
             scope = C.RT_SCOPE_HOST
@@ -346,6 +346,8 @@ def route(
 def _network(dst: Any, gateway: Any = None) -> tuple[bytes, int]:
     """``(packed network address, prefix length)`` of a destination: a network, its text, or
     ``"default"`` (of the gateway's family)."""
+    if dst is None or dst == "default":
+        return bytes(4 if gateway is None else len(_packed(gateway))), 0
     kind = type(dst)
     if kind is str:
         # ipaddress parses text in Python; inet_pton does it in C (strict, as ip_network)
@@ -365,12 +367,8 @@ def _network(dst: Any, gateway: Any = None) -> tuple[bytes, int]:
                     and not int.from_bytes(packed, "big") & ((1 << (bits - prefixlen)) - 1)
                 ):
                     return packed, prefixlen
-        elif dst == "default":
-            return _DEFAULT[4 if gateway is None else len(_packed(gateway))], 0
     elif kind is IPv4Network or kind is IPv6Network:
         return dst.network_address.packed, dst.prefixlen
-    elif dst is None:
-        return _DEFAULT[4 if gateway is None else len(_packed(gateway))], 0
     net = ip_network(dst)  # raises its own clear ValueError for bad input
     return net.network_address.packed, net.prefixlen
 
@@ -389,7 +387,6 @@ def _packed(value: Any) -> bytes:
     return ip_address(value).packed
 
 
-_DEFAULT = {4: bytes(4), 16: bytes(16)}
 _ADDR_SIZE = {C.AF_INET: 4, C.AF_INET6: 16}
 
 
