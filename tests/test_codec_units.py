@@ -269,3 +269,23 @@ def test_iter_decode_yields_the_same_messages_one_by_one() -> None:
     assert next(stream).get("ifname") == "lo"
     with pytest.raises(nl.DecodeError):
         next(stream)
+
+
+def test_a_message_encodes_the_attributes_it_holds_now() -> None:
+    # a built message keeps its encoded payload; it must not outlive a change of attributes
+    msg = nl.RouteMessage(dst_len=32, attrs={"dst": "198.51.100.7", "oif": 3})
+    other = nl.Attrs(msg.space, {"dst": "203.0.113.9"})
+    msg.attrs = other
+    (again,) = nl.decode(msg.encode())
+    assert again.get("dst") == IPv4Address("203.0.113.9") and again.get("oif") is None
+    assert msg.encode_as(0, 7, 0) == msg.encode()[:8] + struct.pack("=I", 7) + msg.encode()[12:]
+
+
+def test_a_decoded_message_without_padding_encodes_padded() -> None:
+    # nlmsg_len of 37: the last attribute (a 5-byte string) left unpadded by the sender
+    body = struct.pack("=BxHiII", 0, 0, 1, 0, 0) + struct.pack("=HH", 5, 3) + b"lo\0\0"[:1]
+    data = struct.pack("=IHHII", 16 + len(body), C.RTM_NEWLINK, 0, 1, 0) + body
+    (msg,) = nl.decode(data + b"\0" * ((-len(data)) & 3))
+    out = msg.encode()
+    assert len(out) % 4 == 0 and out[4:] == (data + b"\0\0\0")[4:]
+    assert struct.unpack_from("=I", out)[0] == 40

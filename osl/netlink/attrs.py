@@ -32,7 +32,6 @@ _HDR = struct.Struct("=HH")
 _PAD = (b"", b"\0\0\0", b"\0\0", b"\0")  # indexed by length & 3
 _LAZY = object()  # in Attrs._vals: a leaf, parsed from the kept bytes when read
 
-
 # --------------------------------------------------------------------------- kinds
 
 
@@ -279,16 +278,17 @@ class IP(Kind):
         if _emit_ip is not _emit_ip_fast:  # another ipaddress implementation
             return slow
         head4, head16 = _HDR.pack(8, t), _HDR.pack(20, t)
+        # the whole IPv4 attribute in one big-endian pack: its native header read as big-endian
+        pack4 = partial(struct.Struct(">HHI").pack, *struct.unpack(">HH", head4))
         v4 = IPv4Address if 4 in self.versions else None
         v6 = IPv6Address if 6 in self.versions else None
-
         n4 = 4 if v4 else -1
         n16 = 16 if v6 else -1
 
         def write(value: Any) -> bytes:
             cls = type(value)
             if cls is v4:
-                return head4 + value._ip.to_bytes(4, "big")
+                return pack4(value._ip)
             if cls is v6:
                 return head16 + value._ip.to_bytes(16, "big")
             if cls is bytes:  # packed, as request builders have it

@@ -347,7 +347,7 @@ class LinkPeer(Kind):
         msg = LinkMessage.__new__(LinkMessage)
         msg.type, msg.flags, msg.seq, msg.pid = C.RTM_NEWLINK, 0, 0, 0
         msg._h = _IFINFOMSG.unpack_from(raw)
-        msg._hb = None
+        msg._body = None
         msg.attrs = decode_attrs(IFLA, raw, _IFINFOMSG.size, len(raw), depth)
         return msg
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import consts as C
-from .attrs import RAW, STRING, U32, Attrs, Nested, Space, decode_attrs
+from .attrs import RAW, STRING, U32, Attrs, Nested, Space, _written, decode_attrs
 from .errors import DecodeError
 
 NLMSG_HDRLEN = 16
@@ -332,7 +332,10 @@ class RtMessage(Message):
     """An rtnetlink message: a fixed family header (``_struct``, fields ``_names``) and
     attributes of ``space``. Subclasses declare the header and the space."""
 
-    __slots__ = ("_h", "_hb", "attrs")
+    # _h: the family header as a tuple (None until read, in a decoded message). _body: the
+    # whole payload, family header and attributes, padded, when it is known (built from
+    # values, or decoded); it holds only while ``attrs`` still reads from it.
+    __slots__ = ("_body", "_h", "attrs")
     _struct: struct.Struct
     _names: tuple[str, ...]
     space: Space
@@ -343,17 +346,25 @@ class RtMessage(Message):
         self.seq = seq
         self.pid = pid
         try:
-            self._hb = self._struct.pack(*header)
+            hb = self._struct.pack(*header)
         except struct.error as e:
             raise ValueError(f"bad {type_name(type)} header {header}: {e}") from None
         self._h = header
         space = self.space
-        if attrs is None:
+        self._body = None
+        if not attrs:
             self.attrs = space.empty
         elif attrs.__class__ is Attrs and attrs.space is space:
             self.attrs = attrs
         else:
-            self.attrs = Attrs(space, attrs) if attrs else space.empty
+            # the attributes are written once, after the header, and read back from there
+            self._body = body = hb + _written(space, attrs)
+            self.attrs = a = _new(Attrs)
+            a.space = space
+            a._data = body
+            a._start = len(hb)
+            a._end = len(body)
+            a._types = a._offs = a._vals = None  # found on first read
 
     @classmethod
     def _make(cls, type: int, flags: int, header: tuple, attrs: Any) -> RtMessage:
@@ -374,12 +385,15 @@ class RtMessage(Message):
         msg.seq = seq
         msg.pid = pid
         msg._h = None  # unpacked from the payload when a header field is read
-        msg._hb = None
+        msg._body = None if (end - start) & 3 else payload
         msg.attrs = decode_attrs(cls.space, payload, size, end - start)
         return msg
 
     def _payload(self) -> bytes:
-        return (self._hb or self._struct.pack(*self._header())) + self.attrs.encode()
+        body = self._body
+        if body is not None and self.attrs._data is body:
+            return body
+        return self._struct.pack(*self._header()) + self.attrs.encode()
 
     def _header(self) -> tuple:
         h = self._h
@@ -387,11 +401,21 @@ class RtMessage(Message):
             h = self._h = self._struct.unpack_from(self.attrs._data)
         return h
 
-    def encode_as(self, flags: int, seq: int, pid: int) -> bytes:
-        hb = self._hb or self._struct.pack(*self._header())
-        body = self.attrs.encode()
+    def encode(self) -> bytes:
+        body = self._body
+        if body is None or self.attrs._data is not body:
+            body = self._struct.pack(*self._header()) + self.attrs.encode()
         try:
-            return _NLHDR.pack(16 + len(hb) + len(body), self.type, flags, seq, pid) + hb + body
+            return _NLHDR.pack(16 + len(body), self.type, self.flags, self.seq, self.pid) + body
+        except struct.error as e:
+            raise ValueError(f"bad netlink header for {type_name(self.type)}: {e}") from None
+
+    def encode_as(self, flags: int, seq: int, pid: int) -> bytes:
+        body = self._body
+        if body is None or self.attrs._data is not body:
+            body = self._struct.pack(*self._header()) + self.attrs.encode()
+        try:
+            return _NLHDR.pack(16 + len(body), self.type, flags, seq, pid) + body
         except struct.error as e:
             raise ValueError(f"bad netlink header for {type_name(self.type)}: {e}") from None
 
