@@ -187,3 +187,42 @@ def test_done_carries_dump_error_and_text(name: str) -> None:
     (done,) = load(name)
     assert isinstance(done, nl.DoneMessage) and done.error == -22
     assert done.flags & C.NLM_F_ACK_TLVS and done.ext_ack["msg"]
+
+
+def _leaf_values(attrs: nl.Attrs) -> list:
+    """Every value, leaves as their kind's parse gives them from the raw bytes: the slow
+    reference path."""
+    from osl.netlink.attrs import _LAZY, NLA_TYPE_MASK, Malformed
+
+    out = []
+    vals = attrs._vals
+    for i, t in enumerate(attrs._all()):
+        if vals is not None and vals[i] is not _LAZY:  # nested: decoded up front
+            out.append(vals[i])
+            continue
+        raw = attrs._raw(i)
+        kind = attrs.space.kinds.get(t & NLA_TYPE_MASK)
+        if kind is None:
+            out.append(raw)
+        elif (len(raw) in kind.sizes) if kind.sizes is not None else len(raw) >= kind.min_size:
+            out.append(kind.parse(raw, 0))
+        else:
+            out.append(Malformed(raw))
+    return out
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_every_way_of_reading_an_attribute_gives_what_its_kind_parses(name: str) -> None:
+    # get(), [], items(), values() read integers and IPv4 addresses without calling the
+    # kind's parse; they must give exactly what parse gives, of the same type
+    for msg in load(name):
+        if not isinstance(msg, nl.RtMessage):
+            continue
+        attrs = msg.attrs
+        want = _leaf_values(attrs)
+        assert attrs.values() == want and [v for _k, v in attrs.items()] == want
+        assert [type(v) for v in attrs.values()] == [type(v) for v in want]
+        for key, value in attrs.items():
+            if isinstance(key, str) and attrs.getall(key)[0] == value:
+                assert attrs.get(key) == value and attrs[key] == value  # noqa: PLR1733 - [] under test
+                assert type(attrs.get(key)) is type(value)

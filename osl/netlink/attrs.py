@@ -50,6 +50,11 @@ class Kind:
     sizes: frozenset | None = None  # allowed exact lengths, or None for any length
     min_size = 0
     eager = False  # parsed while decoding (nested kinds), not when read
+    # A value of exactly ``fixed`` bytes is ``unpack(data, offset)[0]``, or an instance of
+    # ``wrap`` (an ipaddress class) holding that integer: read without a Python-level call.
+    fixed = -1
+    unpack: Any = None
+    wrap: Any = None
 
     def parse(self, raw: bytes, depth: int) -> Any:
         return raw
@@ -119,6 +124,8 @@ class Int(Kind):
         self._lo = -(1 << (bits - 1)) if signed else 0
         self._hi = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
         self.emit = self._struct.pack  # type: ignore[method-assign]
+        self.fixed = self._struct.size
+        self.unpack = self._struct.unpack_from
         self.coerce = _int_coercer(self._lo, self._hi, self.coerce)  # type: ignore[method-assign]
 
     def parse(self, raw: bytes, depth: int) -> int:
@@ -233,6 +240,7 @@ def _emit_ip(addr: IPv4Address | IPv6Address) -> bytes:
 
 
 _new_address = object.__new__
+_new_tuple = tuple.__new__
 _from_bytes = int.from_bytes
 # The public constructors validate again what the decoder checked already, and cost several
 # times more; use the fast paths only while they give the very same objects and bytes.
@@ -272,6 +280,9 @@ class IP(Kind):
         return whole
 
     versions = (4, 6)
+    fixed = 4 if _fast_v4 is not IPv4Address else -1  # the fast path verified above
+    unpack = struct.Struct(">I").unpack_from
+    wrap = IPv4Address
 
     def fast_writer(self, t: int, label: str) -> Any:
         slow = self.writer(t, label)
@@ -351,6 +362,7 @@ class IPv6(IP):
     name = "ipv6"
     sizes = frozenset((16,))
     versions = (6,)
+    fixed = -1
 
     def coerce(self, value: Any) -> IPv6Address:
         value = super().coerce(value)
@@ -435,8 +447,8 @@ class Struct(Kind):
         self.type = namedtuple(name, fields.split() + ["tail"], defaults=(b"",))
 
     def parse(self, raw: bytes, depth: int) -> tuple:
-        n = self.min_size
-        return self.type(*self._struct.unpack_from(raw), raw[n:])
+        # tuple.__new__ skips the named tuple's Python-level __new__ (one argument a field)
+        return _new_tuple(self.type, self._struct.unpack_from(raw) + (raw[self.min_size :],))
 
     def emit(self, value: tuple) -> bytes:
         return self._struct.pack(*value[:-1]) + value[-1]
@@ -532,8 +544,9 @@ class Space:
         self.kinds: dict = {}  # type -> kind
         self.writers: dict = {}  # name -> (type | flags, kind.writer or None for a switch)
         self.writes: dict = {}  # name -> kind.fast_writer, switches left out
-        self.leaves: dict = {}  # type -> (parse, sizes, min_size): kinds parsed on each read
-        self.readers: dict = {}  # name -> (type | flags, parse, sizes, min_size), leaves only
+        # kinds parsed on each read: type -> (parse, sizes, min_size, fixed, unpack, wrap)
+        self.leaves: dict = {}
+        self.readers: dict = {}  # name -> (type | flags, *leaves[type])
         self.switch_keys: dict = {}  # type of a switch's sibling key -> its name
         self.empty = Attrs(self)  # no attributes: one shared value (Attrs are immutable)
         if table:
@@ -549,8 +562,9 @@ class Space:
             self.names[t] = name
             self.kinds[t] = kind
             if not kind.eager and not switch:
-                self.leaves[t] = (kind.parse, kind.sizes, kind.min_size)
-                self.readers[name] = (t | flags, kind.parse, kind.sizes, kind.min_size)
+                leaf = (kind.parse, kind.sizes, kind.min_size, kind.fixed, kind.unpack, kind.wrap)
+                self.leaves[t] = leaf
+                self.readers[name] = (t | flags, *leaf)
             label = f"{self.name} {name}"
             self.writers[name] = (t | flags, None if switch else kind.writer(t | flags, label))
             if not switch:
@@ -827,20 +841,46 @@ class Attrs:
         return self._data[off + 4 : off + (v & 0xFFFF)]
 
     def _value(self, i: int) -> Any:
-        vals = self._vals  # nested values, decoded up front; leaves are parsed on each read
-        if vals is not None:
-            value = vals[i]
-            if value is not _LAZY:
-                return value
-        v = self._offs[i]
-        off = v >> 16
-        raw = self._data[off + 4 : off + (v & 0xFFFF)]
-        leaf = self.space.leaves.get(self._types[i] & NLA_TYPE_MASK)
-        if leaf is None:  # an attribute the space does not know
-            return raw
-        if (len(raw) in leaf[1]) if leaf[1] is not None else (len(raw) >= leaf[2]):
-            return leaf[0](raw, 0)
-        return Malformed(raw)
+        return self._values((i,))[0]
+
+    def _values(self, indexes: Iterable[int]) -> list:
+        """The values of attributes ``indexes``: nested ones as decoded up front, leaves
+        parsed from the kept bytes (on each read), unknown ones as their raw bytes."""
+        vals = self._vals
+        offs = self._offs
+        types = self._types
+        data = self._data
+        leaves = self.space.leaves
+        out = []
+        add = out.append
+        for i in indexes:
+            if vals is not None:
+                value = vals[i]
+                if value is not _LAZY:
+                    add(value)
+                    continue
+            v = offs[i]  # offset << 16 | length
+            off = (v >> 16) + 4
+            n = (v & 0xFFFF) - 4
+            leaf = leaves.get(types[i] & NLA_TYPE_MASK)
+            if leaf is None:  # an attribute the space does not know
+                add(data[off : off + n])
+                continue
+            parse, sizes, min_size, fixed, unpack, wrap = leaf
+            if n == fixed:  # an integer, or an IPv4 address: no Python-level call
+                value = unpack(data, off)[0]
+                if wrap is not None:
+                    addr = _new_address(wrap)
+                    addr._ip = value
+                    value = addr
+                add(value)
+                continue
+            raw = data[off : off + n]
+            if (n in sizes) if sizes is not None else (n >= min_size):
+                add(parse(raw, 0))
+            else:
+                add(Malformed(raw))
+        return out
 
     def _index(self, key: str | int) -> int:
         """The index of the first attribute ``key``, or -1."""
@@ -872,13 +912,21 @@ class Attrs:
         if types is None:
             types = self._scan()
         leaf = self.space.readers.get(key)  # a name; never a type number
-        if leaf is not None:  # the hot path of every reader: _value inlined
-            t, parse, sizes, min_size = leaf
+        if leaf is not None:  # the hot path of every reader: _values inlined
+            t, parse, sizes, min_size, fixed, unpack, wrap = leaf
             if t in types:
                 v = self._offs[types.index(t)]  # offset << 16 | length
-                off = v >> 16
-                raw = self._data[off + 4 : off + (v & 0xFFFF)]
-                if (len(raw) in sizes) if sizes is not None else (len(raw) >= min_size):
+                off = (v >> 16) + 4
+                n = (v & 0xFFFF) - 4
+                if n == fixed:  # an integer, or an IPv4 address: no Python-level call
+                    value = unpack(self._data, off)[0]
+                    if wrap is None:
+                        return value
+                    addr = _new_address(wrap)
+                    addr._ip = value
+                    return addr
+                raw = self._data[off : off + n]
+                if (n in sizes) if sizes is not None else (n >= min_size):
                     return parse(raw, 0)
                 return Malformed(raw)
         i = self._index(key)
@@ -900,18 +948,24 @@ class Attrs:
     def getall(self, key: str | int) -> list:
         """Every value of attribute ``key``, in order."""
         t = self.space.type_of(key) & NLA_TYPE_MASK
-        return [self._value(i) for i, x in enumerate(self._all()) if x & NLA_TYPE_MASK == t]
+        return self._values([i for i, x in enumerate(self._all()) if x & NLA_TYPE_MASK == t])
 
     def items(self) -> list:
         """``(name, value)`` pairs in order; an unknown attribute is ``(type, raw bytes)``."""
         names = self.space.names
-        value = self._value
-        return [(names.get(t & NLA_TYPE_MASK, t), value(i)) for i, t in enumerate(self._all())]
+        types = self._all()
+        return list(
+            zip([names.get(t & NLA_TYPE_MASK, t) for t in types], self._values(range(len(types))))
+        )
 
     def typed_items(self) -> list:
         """``(type, value)`` pairs in order, the type with its NLA_F_* flag bits."""
-        value = self._value
-        return [(t, value(i)) for i, t in enumerate(self._all())]
+        types = self._all()
+        return list(zip(types, self._values(range(len(types)))))
+
+    def values(self) -> list:
+        """The values in order (as ``items()`` gives them)."""
+        return self._values(range(len(self._all())))
 
     def keys(self) -> list:
         name_of = self.space.name_of
