@@ -55,6 +55,13 @@ class Kind:
     fixed = -1
     unpack: Any = None
     wrap: Any = None
+    # Any other leaf value is ``leaf_parse(raw, leaf_arg)``: by default parse(raw, depth 0),
+    # or a C function that needs no Python-level call.
+    leaf_arg: Any = 0
+
+    @property
+    def leaf_parse(self) -> Any:
+        return self.parse
 
     def parse(self, raw: bytes, depth: int) -> Any:
         return raw
@@ -402,6 +409,8 @@ class LLAddr(Kind):
     """A link-layer address (usually a 6-byte MAC) as lower-case ``aa:bb:..`` text."""
 
     name = "lladdr"
+    leaf_parse = staticmethod(bytes.hex)  # raw.hex(":"), in C
+    leaf_arg = ":"
 
     def parse(self, raw: bytes, depth: int) -> str:
         return raw.hex(":")
@@ -544,7 +553,7 @@ class Space:
         self.kinds: dict = {}  # type -> kind
         self.writers: dict = {}  # name -> (type | flags, kind.writer or None for a switch)
         self.writes: dict = {}  # name -> kind.fast_writer, switches left out
-        # kinds parsed on each read: type -> (parse, sizes, min_size, fixed, unpack, wrap)
+        # kinds parsed on each read: type -> (parse, arg, sizes, min_size, fixed, unpack, wrap)
         self.leaves: dict = {}
         self.readers: dict = {}  # name -> (type | flags, *leaves[type])
         self.switch_keys: dict = {}  # type of a switch's sibling key -> its name
@@ -562,7 +571,8 @@ class Space:
             self.names[t] = name
             self.kinds[t] = kind
             if not kind.eager and not switch:
-                leaf = (kind.parse, kind.sizes, kind.min_size, kind.fixed, kind.unpack, kind.wrap)
+                leaf = (kind.leaf_parse, kind.leaf_arg, kind.sizes, kind.min_size)
+                leaf += (kind.fixed, kind.unpack, kind.wrap)
                 self.leaves[t] = leaf
                 self.readers[name] = (t | flags, *leaf)
             label = f"{self.name} {name}"
@@ -866,7 +876,7 @@ class Attrs:
             if leaf is None:  # an attribute the space does not know
                 add(data[off : off + n])
                 continue
-            parse, sizes, min_size, fixed, unpack, wrap = leaf
+            parse, arg, sizes, min_size, fixed, unpack, wrap = leaf
             if n == fixed:  # an integer, or an IPv4 address: no Python-level call
                 value = unpack(data, off)[0]
                 if wrap is not None:
@@ -877,7 +887,7 @@ class Attrs:
                 continue
             raw = data[off : off + n]
             if (n in sizes) if sizes is not None else (n >= min_size):
-                add(parse(raw, 0))
+                add(parse(raw, arg))
             else:
                 add(Malformed(raw))
         return out
@@ -913,7 +923,7 @@ class Attrs:
             types = self._scan()
         leaf = self.space.readers.get(key)  # a name; never a type number
         if leaf is not None:  # the hot path of every reader: _values inlined
-            t, parse, sizes, min_size, fixed, unpack, wrap = leaf
+            t, parse, arg, sizes, min_size, fixed, unpack, wrap = leaf
             if t in types:
                 v = self._offs[types.index(t)]  # offset << 16 | length
                 off = (v >> 16) + 4
@@ -927,7 +937,7 @@ class Attrs:
                     return addr
                 raw = self._data[off : off + n]
                 if (n in sizes) if sizes is not None else (n >= min_size):
-                    return parse(raw, 0)
+                    return parse(raw, arg)
                 return Malformed(raw)
         i = self._index(key)
         return default if i < 0 else self._value(i)
