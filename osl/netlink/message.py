@@ -373,21 +373,10 @@ class RtMessage(Message):
         msg._init(type, flags, 0, 0, header, attrs)
         return msg
 
-    @classmethod
-    def _decode(cls, data: bytes, start: int, end: int, t, fl, seq, pid) -> RtMessage:
-        size = cls._struct.size
-        if end - start < size:
-            raise DecodeError(f"{type_name(t)} too short for its {size}-byte header")
-        payload = data[start:end]  # the message keeps its own bytes, not the whole buffer
-        msg = _new(cls)
-        msg.type = t
-        msg.flags = fl
-        msg.seq = seq
-        msg.pid = pid
-        msg._h = None  # unpacked from the payload when a header field is read
-        msg._body = None if (end - start) & 3 else payload
-        msg.attrs = decode_attrs(cls.space, payload, size, end - start)
-        return msg
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if "space" in cls.__dict__:
+            cls._decode = staticmethod(_rt_decoder(cls))  # type: ignore[assignment]
 
     def _payload(self) -> bytes:
         body = self._body
@@ -446,6 +435,29 @@ class RtMessage(Message):
         head = self._header_str()
         attrs = self.attrs.show(self._hidden)
         return f"{head} {attrs}" if head and attrs else head or attrs
+
+
+def _rt_decoder(cls: type[RtMessage]) -> Any:
+    """``cls._decode`` for an rtnetlink message class, its header size and space bound in
+    (a class attribute lookup costs more than a closure's)."""
+    size = cls._struct.size
+    space = cls.space
+
+    def decode(data: bytes, start: int, end: int, t, fl, seq, pid) -> RtMessage:
+        if end - start < size:
+            raise DecodeError(f"{type_name(t)} too short for its {size}-byte header")
+        payload = data[start:end]  # the message keeps its own bytes, not the whole buffer
+        msg = _new(cls)
+        msg.type = t
+        msg.flags = fl
+        msg.seq = seq
+        msg.pid = pid
+        msg._h = None  # unpacked from the payload when a header field is read
+        msg._body = None if (end - start) & 3 else payload
+        msg.attrs = decode_attrs(space, payload, size, end - start)
+        return msg
+
+    return decode
 
 
 def header_field(i: int, doc: str) -> property:
