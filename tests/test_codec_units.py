@@ -251,6 +251,9 @@ def test_attrs_read_like_a_mapping() -> None:
     attrs = nl.Attrs(IFLA, [("ifname", "a"), ("alt_ifname", "b"), ("alt_ifname", "c")])
     assert attrs["ifname"] == "a" and "mtu" not in attrs and attrs.get("mtu", 7) == 7
     assert attrs.getall("alt_ifname") == ["b", "c"]
+    assert attrs.get("alt_ifname") == attrs["alt_ifname"] == "b"  # the first of repeated ones
+    (again,) = nl.decode(nl.LinkMessage(attrs=attrs).encode())
+    assert again.get("alt_ifname") == again.attrs["alt_ifname"] == "b"
     assert attrs.to_dict() == {"ifname": "a", "alt_ifname": ["b", "c"]}
     with pytest.raises(KeyError):
         attrs["mtu"]

@@ -641,11 +641,14 @@ def _scan(space: Space, data: bytes, start: int, end: int) -> tuple:
         add_off(off << 16 | ln)
         off += (ln + 3) & ~3
     # tuples of ints: the garbage collector stops tracking them at its first look, so a long
-    # dump kept in memory does not make every later collection slower (lists stay tracked)
-    return tuple(types), tuple(offs), special and tuple(special)
+    # dump kept in memory does not make every later collection slower (lists stay tracked);
+    # so does a dict of ints. ``where``: type -> index of its first attribute.
+    n = len(types)
+    where = dict(zip(reversed(types), range(n - 1, -1, -1)))
+    return tuple(types), tuple(offs), special and tuple(special), where
 
 
-def _layout(start: int, types: tuple, offs: tuple, special: tuple | None) -> tuple:
+def _layout(start: int, types: tuple, offs: tuple, special: tuple | None, where: dict) -> tuple:
     """A struct reading every attribute header of one layout, the headers it must find, and
     what ``_scan`` found for it."""
     fmt = "="
@@ -658,7 +661,7 @@ def _layout(start: int, types: tuple, offs: tuple, special: tuple | None) -> tup
         fmt += "HH"
         pos = off + NLA_HDRLEN
         headers += (v & 0xFFFF, t)
-    return struct.Struct(fmt).unpack_from, tuple(headers), (types, offs, special)
+    return struct.Struct(fmt).unpack_from, tuple(headers), (types, offs, special, where)
 
 
 _SEEN = object()  # a span seen once: the next sighting gets the struct of its layout
@@ -698,10 +701,11 @@ def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0
                 _layouts[key] = [_layout(start, *found)]
             elif len(seen) < _LAYOUTS_PER_SPAN:
                 seen.append(_layout(start, *found))
-    types, offs, special = found
+    types, offs, special, where = found
     attrs = _new_attrs(Attrs)
     attrs.space = space
     attrs._types = types
+    attrs._where = where
     attrs._offs = offs
     attrs._data = data
     attrs._start = start
@@ -820,8 +824,9 @@ class Attrs:
     # included; _offs[i]: offset << 16 | length of its TLV in _data; _vals[i]: the value of a
     # nested attribute, decoded up front, or _LAZY for a leaf, parsed when read (_vals None:
     # no nested ones). _types and _offs are tuples, which the collector soon stops tracking.
-    # A built set finds _types/_offs/_vals on first read.
-    __slots__ = ("_data", "_end", "_offs", "_start", "_types", "_vals", "space")
+    # _where: type -> index of its first attribute (shared by the sets of one layout).
+    # A built set finds _types/_where/_offs/_vals on first read.
+    __slots__ = ("_data", "_end", "_offs", "_start", "_types", "_vals", "_where", "space")
 
     def __init__(self, space: Space, items: Pairs | None = None):
         self.space = space
@@ -835,6 +840,7 @@ class Attrs:
             self._data = b""
             self._end = 0
             self._types = self._offs = ()
+            self._where = {}
 
     # reading -----------------------------------------------------------------
     def _scan(self) -> list:
@@ -842,6 +848,7 @@ class Attrs:
         found = decode_attrs(self.space, self._data, self._start, self._end)
         self._offs = found._offs
         self._vals = found._vals
+        self._where = found._where
         self._types = found._types
         return self._types
 
@@ -903,8 +910,9 @@ class Attrs:
         types = self._types
         if types is None:
             types = self._scan()
-        if t in types:
-            return types.index(t)
+        i = self._where.get(t)
+        if i is not None:
+            return i
         t &= NLA_TYPE_MASK  # the same type sent with other flag bits
         for v in (
             t,
@@ -924,8 +932,9 @@ class Attrs:
         leaf = self.space.readers.get(key)  # a name; never a type number
         if leaf is not None:  # the hot path of every reader: _values inlined
             t, parse, arg, sizes, min_size, fixed, unpack, wrap = leaf
-            if t in types:
-                v = self._offs[types.index(t)]  # offset << 16 | length
+            i = self._where.get(t)
+            if i is not None:
+                v = self._offs[i]  # offset << 16 | length
                 off = (v >> 16) + 4
                 n = (v & 0xFFFF) - 4
                 if n == fixed:  # an integer, or an IPv4 address: no Python-level call
