@@ -555,7 +555,6 @@ class Space:
         self.writes: dict = {}  # name -> kind.fast_writer, switches left out
         # kinds parsed on each read: type -> (parse, arg, sizes, min_size, fixed, unpack, wrap)
         self.leaves: dict = {}
-        self.readers: dict = {}  # name -> (type | flags, *leaves[type])
         self.switch_keys: dict = {}  # type of a switch's sibling key -> its name
         self.empty = Attrs(self)  # no attributes: one shared value (Attrs are immutable)
         if table:
@@ -574,7 +573,6 @@ class Space:
                 leaf = (kind.leaf_parse, kind.leaf_arg, kind.sizes, kind.min_size)
                 leaf += (kind.fixed, kind.unpack, kind.wrap)
                 self.leaves[t] = leaf
-                self.readers[name] = (t | flags, *leaf)
             label = f"{self.name} {name}"
             self.writers[name] = (t | flags, None if switch else kind.writer(t | flags, label))
             if not switch:
@@ -613,13 +611,22 @@ class Space:
 # --------------------------------------------------------------------------- decoding
 
 
+# How attribute i of a set is read (its entry in the set's plan: offset and length of the
+# value, then one of these modes and two of its arguments).
+_RAW_VALUE = 0  # a type the space does not know: the raw bytes
+_FIXED = 1  # an integer: unpack(data, offset)[0], an instance of wrap around it if wrap is set
+_PARSED = 2  # parse(raw, arg)
+_MALFORMED = 3  # a known leaf whose length does not fit its kind
+_NESTED = 4  # decoded up front (nested and switched kinds): _vals[i]
+
+
 def _scan(space: Space, data: bytes, start: int, end: int) -> tuple:
-    """Check the framing of the attributes in ``data[start:end]``: ``(types, offsets,
-    indexes of nested and switched attributes or None)``."""
+    """Check the framing of the attributes in ``data[start:end]``: ``(types, plan, indexes
+    of nested and switched attributes or None, type -> first index)``."""
     types: list = []
-    offs: list = []
+    plan: list = []
     add_type = types.append
-    add_off = offs.append
+    add = plan.append
     leaves = space.leaves
     specs = space.specs
     unpack = _HDR.unpack_from
@@ -635,33 +642,45 @@ def _scan(space: Space, data: bytes, start: int, end: int) -> tuple:
             raise DecodeError(
                 f"{space.name}: attribute type {t} at offset {off} has bad length {ln}"
             )
-        if t not in leaves and t & NLA_TYPE_MASK in specs:
+        n = ln - NLA_HDRLEN
+        leaf = leaves.get(t & NLA_TYPE_MASK)
+        if leaf is not None:
+            parse, arg, sizes, min_size, fixed, unpack_value, wrap = leaf
+            if n == fixed:
+                add((off + 4, n, _FIXED, unpack_value, wrap))
+            elif (n in sizes) if sizes is not None else (n >= min_size):
+                add((off + 4, n, _PARSED, parse, arg))
+            else:
+                add((off + 4, n, _MALFORMED, None, None))
+        elif t & NLA_TYPE_MASK in specs:
             special = (special or []) + [len(types)]
+            add((off + 4, n, _NESTED, None, None))
+        else:
+            add((off + 4, n, _RAW_VALUE, None, None))
         add_type(t)
-        add_off(off << 16 | ln)
         off += (ln + 3) & ~3
-    # tuples of ints: the garbage collector stops tracking them at its first look, so a long
-    # dump kept in memory does not make every later collection slower (lists stay tracked);
-    # so does a dict of ints. ``where``: type -> index of its first attribute.
+    # tuples: the garbage collector stops tracking those of ints (and of leaf tuples) at its
+    # first look, so a long dump kept in memory does not make every later collection slower
+    # (lists stay tracked); so does a dict of ints.
     n = len(types)
     where = dict(zip(reversed(types), range(n - 1, -1, -1)))
-    return tuple(types), tuple(offs), special and tuple(special), where
+    return tuple(types), tuple(plan), special and tuple(special), where
 
 
-def _layout(start: int, types: tuple, offs: tuple, special: tuple | None, where: dict) -> tuple:
+def _layout(start: int, types: tuple, plan: tuple, special: tuple | None, where: dict) -> tuple:
     """A struct reading every attribute header of one layout, the headers it must find, and
     what ``_scan`` found for it."""
     fmt = "="
     headers: list = []
     pos = start
-    for t, v in zip(types, offs):
-        off = v >> 16
+    for t, entry in zip(types, plan):
+        off = entry[0] - NLA_HDRLEN
         if off > pos:
             fmt += f"{off - pos}x"
         fmt += "HH"
         pos = off + NLA_HDRLEN
-        headers += (v & 0xFFFF, t)
-    return struct.Struct(fmt).unpack_from, tuple(headers), (types, offs, special, where)
+        headers += (entry[1] + NLA_HDRLEN, t)
+    return struct.Struct(fmt).unpack_from, tuple(headers), (types, plan, special, where)
 
 
 _SEEN = object()  # a span seen once: the next sighting gets the struct of its layout
@@ -701,12 +720,12 @@ def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0
                 _layouts[key] = [_layout(start, *found)]
             elif len(seen) < _LAYOUTS_PER_SPAN:
                 seen.append(_layout(start, *found))
-    types, offs, special, where = found
+    types, plan, special, where = found
     attrs = _new_attrs(Attrs)
     attrs.space = space
     attrs._types = types
     attrs._where = where
-    attrs._offs = offs
+    attrs._plan = plan
     attrs._data = data
     attrs._start = start
     attrs._end = end
@@ -716,15 +735,14 @@ def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0
         switches = []
         specs = space.specs
         for i in special:
-            _name, kind, eager, switch = specs[types[i] & NLA_TYPE_MASK]
-            if eager or switch:
-                raw = attrs._raw(i)
-                if len(raw) < kind.min_size:
-                    vals[i] = Malformed(raw)
-                elif eager:
-                    vals[i] = kind.parse(raw, depth + 1)
-                else:
-                    switches.append((i, kind, raw))
+            _name, kind, eager, _switch = specs[types[i] & NLA_TYPE_MASK]
+            raw = attrs._raw(i)
+            if len(raw) < kind.min_size:
+                vals[i] = Malformed(raw)
+            elif eager:
+                vals[i] = kind.parse(raw, depth + 1)
+            else:
+                switches.append((i, kind, raw))
         for i, kind, raw in switches:
             chosen = kind.choose(attrs.get(kind.key))
             vals[i] = raw if chosen is None else chosen.parse(raw, depth + 1)
@@ -821,41 +839,39 @@ class Attrs:
     """
 
     # _data[_start:_end]: the attributes' bytes. _types[i]: the type of attribute i, flags
-    # included; _offs[i]: offset << 16 | length of its TLV in _data; _vals[i]: the value of a
-    # nested attribute, decoded up front, or _LAZY for a leaf, parsed when read (_vals None:
-    # no nested ones). _types and _offs are tuples, which the collector soon stops tracking.
-    # _where: type -> index of its first attribute (shared by the sets of one layout).
-    # A built set finds _types/_where/_offs/_vals on first read.
-    __slots__ = ("_data", "_end", "_offs", "_start", "_types", "_vals", "_where", "space")
+    # included; _plan[i]: how its value is read, (offset, length, mode, f, arg) (see _scan);
+    # _vals[i]: the value of a nested attribute, decoded up front (_vals None: no nested ones).
+    # _where: type -> index of its first attribute. _types, _plan and _where are shared by the
+    # sets of one layout. A built set finds them (and _vals) on first read.
+    __slots__ = ("_data", "_end", "_plan", "_start", "_types", "_vals", "_where", "space")
 
     def __init__(self, space: Space, items: Pairs | None = None):
         self.space = space
         self._vals = None
         self._start = 0
         if items:
-            self._types = self._offs = None
+            self._types = self._plan = None
             self._data = data = _written(space, items)
             self._end = len(data)
         else:
             self._data = b""
             self._end = 0
-            self._types = self._offs = ()
+            self._types = self._plan = ()
             self._where = {}
 
     # reading -----------------------------------------------------------------
     def _scan(self) -> list:
         """Find the attributes of a built set in its bytes (on first read)."""
         found = decode_attrs(self.space, self._data, self._start, self._end)
-        self._offs = found._offs
+        self._plan = found._plan
         self._vals = found._vals
         self._where = found._where
         self._types = found._types
         return self._types
 
     def _raw(self, i: int) -> bytes:
-        v = self._offs[i]  # offset << 16 | length
-        off = v >> 16
-        return self._data[off + 4 : off + (v & 0xFFFF)]
+        off, n = self._plan[i][:2]
+        return self._data[off : off + n]
 
     def _value(self, i: int) -> Any:
         return self._values((i,))[0]
@@ -863,40 +879,27 @@ class Attrs:
     def _values(self, indexes: Iterable[int]) -> list:
         """The values of attributes ``indexes``: nested ones as decoded up front, leaves
         parsed from the kept bytes (on each read), unknown ones as their raw bytes."""
-        vals = self._vals
-        offs = self._offs
-        types = self._types
+        plan = self._plan
         data = self._data
-        leaves = self.space.leaves
         out = []
         add = out.append
         for i in indexes:
-            if vals is not None:
-                value = vals[i]
-                if value is not _LAZY:
-                    add(value)
-                    continue
-            v = offs[i]  # offset << 16 | length
-            off = (v >> 16) + 4
-            n = (v & 0xFFFF) - 4
-            leaf = leaves.get(types[i] & NLA_TYPE_MASK)
-            if leaf is None:  # an attribute the space does not know
-                add(data[off : off + n])
-                continue
-            parse, arg, sizes, min_size, fixed, unpack, wrap = leaf
-            if n == fixed:  # an integer, or an IPv4 address: no Python-level call
-                value = unpack(data, off)[0]
-                if wrap is not None:
-                    addr = _new_address(wrap)
+            off, n, mode, f, arg = plan[i]
+            if mode == _FIXED:  # an integer, or an IPv4 address: no Python-level call
+                value = f(data, off)[0]
+                if arg is not None:
+                    addr = _new_address(arg)
                     addr._ip = value
                     value = addr
                 add(value)
-                continue
-            raw = data[off : off + n]
-            if (n in sizes) if sizes is not None else (n >= min_size):
-                add(parse(raw, arg))
+            elif mode == _PARSED:
+                add(f(data[off : off + n], arg))
+            elif mode == _NESTED:
+                add(self._vals[i])
+            elif mode == _RAW_VALUE:
+                add(data[off : off + n])
             else:
-                add(Malformed(raw))
+                add(Malformed(data[off : off + n]))
         return out
 
     def _index(self, key: str | int) -> int:
@@ -926,28 +929,22 @@ class Attrs:
 
     def get(self, key: str | int, default: Any = None) -> Any:
         """The first value of attribute ``key`` (a name or a type number), or ``default``."""
-        types = self._types
-        if types is None:
-            types = self._scan()
-        leaf = self.space.readers.get(key)  # a name; never a type number
-        if leaf is not None:  # the hot path of every reader: _values inlined
-            t, parse, arg, sizes, min_size, fixed, unpack, wrap = leaf
-            i = self._where.get(t)
-            if i is not None:
-                v = self._offs[i]  # offset << 16 | length
-                off = (v >> 16) + 4
-                n = (v & 0xFFFF) - 4
-                if n == fixed:  # an integer, or an IPv4 address: no Python-level call
-                    value = unpack(self._data, off)[0]
-                    if wrap is None:
-                        return value
-                    addr = _new_address(wrap)
-                    addr._ip = value
-                    return addr
-                raw = self._data[off : off + n]
-                if (n in sizes) if sizes is not None else (n >= min_size):
-                    return parse(raw, arg)
-                return Malformed(raw)
+        plan = self._plan
+        if plan is None:
+            self._scan()
+            plan = self._plan
+        i = self._where.get(self.space.types.get(key))  # a name; never a type number
+        if i is not None:  # the hot path of every reader: _values inlined
+            off, n, mode, f, arg = plan[i]
+            if mode == _FIXED:
+                value = f(self._data, off)[0]
+                if arg is None:
+                    return value
+                addr = _new_address(arg)
+                addr._ip = value
+                return addr
+            if mode == _PARSED:
+                return f(self._data[off : off + n], arg)
         i = self._index(key)
         return default if i < 0 else self._value(i)
 

@@ -364,7 +364,7 @@ class RtMessage(Message):
             a._data = body
             a._start = len(hb)
             a._end = len(body)
-            a._types = a._offs = a._vals = None  # found on first read
+            a._types = a._plan = a._vals = None  # found on first read
 
     @classmethod
     def _make(cls, type: int, flags: int, header: tuple, attrs: Any) -> RtMessage:
