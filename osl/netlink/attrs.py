@@ -659,9 +659,10 @@ def _scan(space: Space, data: bytes, start: int, end: int) -> tuple:
             add((off + 4, n, _RAW_VALUE, None, None))
         add_type(t)
         off += (ln + 3) & ~3
-    # tuples: the garbage collector stops tracking those of ints (and of leaf tuples) at its
-    # first look, so a long dump kept in memory does not make every later collection slower
-    # (lists stay tracked); so does a dict of ints.
+    # types and where hold only ints: the garbage collector stops tracking them at its first
+    # look, so a long dump kept in memory does not make every later collection slower (lists
+    # stay tracked); the plan holds functions and stays tracked, but the sets of a layout
+    # share theirs.
     n = len(types)
     where = dict(zip(reversed(types), range(n - 1, -1, -1)))
     return tuple(types), tuple(plan), special and tuple(special), where
