@@ -292,3 +292,20 @@ def test_a_decoded_message_without_padding_encodes_padded() -> None:
     out = msg.encode()
     assert len(out) % 4 == 0 and out[4:] == (data + b"\0\0\0")[4:]
     assert struct.unpack_from("=I", out)[0] == 40
+
+
+def test_a_class_filed_in_the_registry_decodes_its_type() -> None:
+    class Noop(nl.RawMessage):
+        __slots__ = ()
+
+        @classmethod
+        def _decode(cls, data, start, end, t, fl, seq, pid):  # noqa: ANN001, ANN206
+            return cls(t, fl, seq, pid, data[start:end])
+
+    data = struct.pack("=IHHII", 20, C.NLMSG_NOOP, 0, 1, 0) + b"abcd"
+    nl.REGISTRY[C.NLMSG_NOOP] = Noop
+    try:
+        assert type(nl.decode(data)[0]) is Noop
+    finally:
+        del nl.REGISTRY[C.NLMSG_NOOP]
+    assert type(nl.decode(data)[0]) is nl.RawMessage
