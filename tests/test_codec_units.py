@@ -299,7 +299,7 @@ def test_a_class_filed_in_the_registry_decodes_its_type() -> None:
         __slots__ = ()
 
         @classmethod
-        def _decode(cls, data, start, end, t, fl, seq, pid):  # noqa: ANN001, ANN206
+        def _decode(cls, data, start, end, t, fl, seq, pid):
             return cls(t, fl, seq, pid, data[start:end])
 
     data = struct.pack("=IHHII", 20, C.NLMSG_NOOP, 0, 1, 0) + b"abcd"
