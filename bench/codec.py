@@ -53,7 +53,32 @@ def _split(buf: bytes) -> list:
 
 
 # ------------------------------------------------------------------ osl
-def osl_encode(dsts: list) -> int:
+# the rtmsg header of every request: family, dst_len, src_len, tos, table, protocol, scope,
+# type, flags (RouteMessage.header_fields)
+HEADER = (C.AF_INET, 32, 0, 0, C.RT_TABLE_MAIN, C.RTPROT_BOOT, 0, C.RTN_UNICAST, 0)
+
+
+def osl_encode(dsts: list, keep: list | None = None) -> int:
+    """RouteMessage.make: the family header as a tuple, as bulk builders have it."""
+    total = 0
+    make = nl.RouteMessage.make
+    for i, dst in enumerate(dsts):
+        msg = make(
+            C.RTM_NEWROUTE,
+            REQ_FLAGS,
+            HEADER,
+            {"dst": dst, "gateway": GATEWAY, "oif": 3, "table": C.RT_TABLE_MAIN},
+            i,
+        )
+        data = msg.encode()
+        if keep is not None:
+            keep.append(data)
+        total += len(data)
+    return total
+
+
+def osl_encode_kw(dsts: list, keep: list | None = None) -> int:
+    """The keyword constructor, every header field by name."""
     total = 0
     for i, dst in enumerate(dsts):
         msg = nl.RouteMessage(
@@ -64,7 +89,10 @@ def osl_encode(dsts: list) -> int:
             protocol=C.RTPROT_BOOT,
             attrs={"dst": dst, "gateway": GATEWAY, "oif": 3, "table": C.RT_TABLE_MAIN},
         )
-        total += len(msg.encode())
+        data = msg.encode()
+        if keep is not None:
+            keep.append(data)
+        total += len(data)
     return total
 
 
@@ -90,7 +118,7 @@ _A = struct.Struct("=HH")
 _U32 = struct.Struct("=I")
 
 
-def plain_encode(dsts: list) -> int:
+def plain_encode(dsts: list, keep: list | None = None) -> int:
     total = 0
     for i, dst in enumerate(dsts):
         body = (
@@ -104,7 +132,10 @@ def plain_encode(dsts: list) -> int:
             + _A.pack(8, 15)
             + _U32.pack(254)
         )
-        total += len(_H.pack(16 + len(body), C.RTM_NEWROUTE, REQ_FLAGS, i, 0) + body)
+        data = _H.pack(16 + len(body), C.RTM_NEWROUTE, REQ_FLAGS, i, 0) + body
+        if keep is not None:
+            keep.append(data)
+        total += len(data)
     return total
 
 
@@ -187,6 +218,7 @@ def main() -> None:
     links = GOLDEN.joinpath("links_401.bin").read_bytes()
     impls = {
         "osl": (osl_encode, osl_decode, osl_links),
+        "osl-kw": (osl_encode_kw, None, None),
         "struct": (plain_encode, plain_decode, None),
     }
     if not args.no_pyroute2:
@@ -196,7 +228,10 @@ def main() -> None:
         else:
             impls["pyroute2"] = p
 
-    assert osl_encode(dsts[:50]) == plain_encode(dsts[:50])
+    same: list = [[], [], []]  # every encoder writes the very same bytes
+    for encode, out in zip((osl_encode, osl_encode_kw, plain_encode), same):
+        encode(dsts[:50], out)
+    assert same[0] == same[1] == same[2], "the encoders disagree"
     assert nl.RouteMessage(
         C.RTM_NEWROUTE,
         REQ_FLAGS,

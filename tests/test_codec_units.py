@@ -309,3 +309,19 @@ def test_a_class_filed_in_the_registry_decodes_its_type() -> None:
     finally:
         del nl.REGISTRY[C.NLMSG_NOOP]
     assert type(nl.decode(data)[0]) is nl.RawMessage
+
+
+def test_make_builds_what_the_keyword_constructor_builds() -> None:
+    attrs = {"dst": IPv4Address("198.51.100.7"), "gateway": "192.0.2.1", "oif": 3}
+    kw = nl.RouteMessage(C.RTM_NEWROUTE, C.NLM_F_REQUEST, seq=9, dst_len=32, attrs=attrs)
+    header = tuple(getattr(kw, name) for name in nl.RouteMessage.header_fields)
+    made = nl.RouteMessage.make(C.RTM_NEWROUTE, C.NLM_F_REQUEST, header, attrs, 9)
+    assert made == kw and made.encode() == kw.encode()
+    assert (
+        nl.RouteMessage.make(C.RTM_NEWROUTE, 0, list(header)).encode()[16:28]
+        == (kw.encode()[16:28])
+    )
+    with pytest.raises(ValueError, match="header"):
+        nl.RouteMessage.make(C.RTM_NEWROUTE, 0, header[:-1])
+    with pytest.raises(ValueError, match="header"):
+        nl.RouteMessage.make(C.RTM_NEWROUTE, 0, (256, *header[1:]))

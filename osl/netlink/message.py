@@ -355,6 +355,7 @@ class RtMessage(Message):
     __slots__ = ("_body", "_h", "attrs")
     _struct: struct.Struct
     _names: tuple[str, ...]
+    header_fields: tuple[str, ...]
     space: Space
 
     def _init(self, type: int, flags: int, seq: int, pid: int, header: tuple, attrs: Any) -> None:
@@ -384,16 +385,25 @@ class RtMessage(Message):
             a._types = a._plan = a._vals = None  # found on first read
 
     @classmethod
-    def _make(cls, type: int, flags: int, header: tuple, attrs: Any) -> RtMessage:
-        """A new message from its family header as a tuple (request builders' fast path)."""
+    def make(
+        cls, type: int, flags: int, header: tuple, attrs: Any = None, seq: int = 0, pid: int = 0
+    ) -> RtMessage:
+        """A new message from its family header as a tuple, fields in ``header_fields``
+        order: the keyword constructor without its keyword parsing, for bulk builders.
+        ``RouteMessage.make(RTM_NEWROUTE, flags, (AF_INET, 32, 0, 0, 254, 3, 0, 1, 0),
+        {"dst": ..., "gateway": ...}, seq)``."""
+        if header.__class__ is not tuple:
+            header = tuple(header)
         msg = _new(cls)
-        msg._init(type, flags, 0, 0, header, attrs)
+        msg._init(type, flags, seq, pid, header, attrs)
         return msg
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
         if "space" in cls.__dict__:
             cls._decode = staticmethod(_rt_decoder(cls))  # type: ignore[assignment]
+        if "_names" in cls.__dict__:
+            cls.header_fields = cls._names  # the family header's fields, in kernel order
 
     def _payload(self) -> bytes:
         body = self._body

@@ -325,7 +325,7 @@ def route(
     attrs.append(("table", table))
     if hops is not None:
         attrs.append(("multipath", hops))
-    return RouteMessage._make(
+    return RouteMessage.make(
         msg_type,
         flags,
         (
@@ -453,7 +453,7 @@ def neigh(
         raise ValueError(f"{dst} is not an address of family {family}")
     if family == C.AF_BRIDGE and lladdr is None:
         raise ValueError("a bridge forwarding entry needs a MAC address")
-    return NeighMessage._make(
+    return NeighMessage.make(
         msg_type,
         flags,
         (family, check_index(index), state, ndm_flags, 0),
