@@ -325,3 +325,15 @@ def test_make_builds_what_the_keyword_constructor_builds() -> None:
         nl.RouteMessage.make(C.RTM_NEWROUTE, 0, header[:-1])
     with pytest.raises(ValueError, match="header"):
         nl.RouteMessage.make(C.RTM_NEWROUTE, 0, (256, *header[1:]))
+
+
+def test_a_message_takes_attributes_it_could_not_decode_without_reading_them() -> None:
+    # slave_data as raw bytes that IFLA_BRPORT (chosen by slave_kind) cannot parse: building,
+    # sending or echoing such a request must not decode it (found by the round-trip property)
+    bad = nl.Attrs(IFLA, {"linkinfo": {"slave_kind": "bridge", "slave_data": b"\0\0\0\0"}})
+    msg = nl.LinkMessage(attrs=bad)
+    assert msg.attrs is bad
+    data = msg.encode()
+    assert data[16 + 16 :] == bad.encode()
+    with pytest.raises(nl.DecodeError):
+        nl.decode(data)

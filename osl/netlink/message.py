@@ -370,10 +370,12 @@ class RtMessage(Message):
         self._h = header
         space = self.space
         self._body = None
-        if not attrs:
+        if attrs is None:
             self.attrs = space.empty
         elif attrs.__class__ is Attrs and attrs.space is space:
-            self.attrs = attrs
+            self.attrs = attrs  # kept as it is: not read (a set need not decode to be sent)
+        elif not attrs:
+            self.attrs = space.empty
         else:
             # the attributes are written once, after the header, and read back from there
             self._body = body = hb + _written(space, attrs)
