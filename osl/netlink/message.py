@@ -419,19 +419,8 @@ class RtMessage(Message):
             h = self._h = self._struct.unpack_from(self.attrs._data)
         return h
 
-    def encode(self) -> bytes:
-        body = self._body
-        if body is None or self.attrs._data is not body:
-            body = self._struct.pack(*self._header()) + self.attrs.encode()
-        try:
-            return _NLHDR.pack(16 + len(body), self.type, self.flags, self.seq, self.pid) + body
-        except struct.error as e:
-            raise ValueError(f"bad netlink header for {type_name(self.type)}: {e}") from None
-
     def encode_as(self, flags: int, seq: int, pid: int) -> bytes:
-        body = self._body
-        if body is None or self.attrs._data is not body:
-            body = self._struct.pack(*self._header()) + self.attrs.encode()
+        body = self._payload()
         try:
             return _NLHDR.pack(16 + len(body), self.type, flags, seq, pid) + body
         except struct.error as e:
