@@ -21,24 +21,8 @@ _I32 = struct.Struct("=i")
 
 _new = object.__new__
 
-
-class _Registry(dict):
-    """nlmsg type -> message class; assigning one also files its ``_decode`` in DECODERS
-    (the decoding loops look up a function, not a class and then its attribute)."""
-
-    def __setitem__(self, t: int, cls: type[Message]) -> None:
-        super().__setitem__(t, cls)
-        DECODERS[t] = cls._decode
-
-    def __delitem__(self, t: int) -> None:
-        super().__delitem__(t)
-        del DECODERS[t]
-
-
-#: nlmsg type -> ``cls._decode`` of its class in REGISTRY.
-DECODERS: dict = {}
-#: nlmsg type -> message class; the families add theirs (``REGISTRY[t] = cls``).
-REGISTRY: dict[int, type[Message]] = _Registry()
+#: nlmsg type -> message class; the families add theirs.
+REGISTRY: dict[int, type[Message]] = {}
 
 # NL_POLICY_TYPE_ATTR_* (linux/netlink.h) are kept raw: only a policy dump needs them.
 NL_POLICY = Space("NL_POLICY")
@@ -342,7 +326,6 @@ class DoneMessage(Message):
 
 REGISTRY[C.NLMSG_ERROR] = ErrorMessage
 REGISTRY[C.NLMSG_DONE] = DoneMessage
-_decode_raw = RawMessage._decode
 
 
 class RtMessage(Message):
@@ -501,7 +484,7 @@ def frames(data: bytes) -> Iterator[tuple[int, int, int, int, int, int]]:
 
 def decode_frame(data: bytes, start: int, end: int, t: int, fl: int, seq: int, pid: int) -> Message:
     """Decode one message whose payload is ``data[start:end]`` (as ``frames`` gives it)."""
-    return DECODERS.get(t, _decode_raw)(data, start, end, t, fl, seq, pid)
+    return REGISTRY.get(t, RawMessage)._decode(data, start, end, t, fl, seq, pid)
 
 
 def decode(data: bytes) -> list[Message]:
@@ -517,7 +500,7 @@ def iter_decode(data: bytes) -> Iterator[Message]:
         if not isinstance(data, (bytearray, memoryview)):
             raise TypeError(f"decode needs bytes, not {type(data).__name__}")
         data = bytes(data)
-    get = DECODERS.get
+    get = REGISTRY.get
     n = len(data)
     off = 0
     unpack = _NLHDR.unpack_from
@@ -527,5 +510,5 @@ def iter_decode(data: bytes) -> Iterator[Message]:
         ln, t, fl, seq, pid = unpack(data, off)
         if ln < NLMSG_HDRLEN or off + ln > n:
             raise DecodeError(f"message at offset {off} has bad length {ln}")
-        yield get(t, _decode_raw)(data, off + NLMSG_HDRLEN, off + ln, t, fl, seq, pid)
+        yield get(t, RawMessage)._decode(data, off + NLMSG_HDRLEN, off + ln, t, fl, seq, pid)
         off += (ln + 3) & ~3

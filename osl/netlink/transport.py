@@ -20,8 +20,8 @@ from typing import Any, ClassVar, Union
 from . import consts as C
 from .errors import DecodeError
 from .message import (
-    DECODERS,
     NLMSG_HDRLEN,
+    REGISTRY,
     DoneMessage,
     ErrorMessage,
     Message,
@@ -273,8 +273,7 @@ class Transport:
             out: list = []
             append = out.append
             interrupted = False
-            get = DECODERS.get
-            raw = RawMessage._decode
+            get = REGISTRY.get
             unpack = _NLHDR.unpack_from
             while True:
                 data = self._recv()
@@ -302,7 +301,7 @@ class Transport:
                             if t == C.NLMSG_DONE:
                                 return out, interrupted
                         continue
-                    append(get(t, raw)(data, start, end, t, fl, s, pid))
+                    append(get(t, RawMessage)._decode(data, start, end, t, fl, s, pid))
 
     def batch(
         self, msgs: Iterable[Message], *, stop_on_error: bool = False
