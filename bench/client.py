@@ -66,7 +66,7 @@ BASE = 0xC6120000  # 198.18.0.0/15, set aside for benchmarking
 IMPLS = ("osl", "ip", "ip1", "pyroute2")
 LABEL = {
     "osl": "osl Client",
-    "osl-lazy": "osl, ip fields",
+    "osl-ip-fields": "osl, ip fields",
     "ip": "ip -batch",
     "ip1": "ip 1 proc/cmd",
     "pyroute2": "pyroute2",
@@ -214,7 +214,7 @@ class Osl:
                 n += 1
         return n
 
-    def links_lazy(self) -> int:
+    def links_ip_fields(self) -> int:
         """What ``ip -s link show`` prints of each link: header flags, name, mtu, qdisc,
         state, mode, group, qlen, MAC and broadcast, peer index, master, stats64."""
         n = 0
@@ -494,7 +494,7 @@ def report(samples: dict, args, ns: dict, cost: dict, load0, load1) -> None:
     print("-" * len(head))
     med = {k: statistics.median(s[0] for s in v) for k, v in samples.items()}
     for row, (scen, unit) in ROWS.items():
-        for impl in ("osl", "osl-lazy", "ip", "ip1", "pyroute2"):
+        for impl in ("osl", "osl-ip-fields", "ip", "ip1", "pyroute2"):
             v = samples.get((row, impl))
             if not v:
                 continue
@@ -538,7 +538,7 @@ def report(samples: dict, args, ns: dict, cost: dict, load0, load1) -> None:
 def targets(med: dict) -> None:
     """The issue's 'Done when' targets, checked against this run's medians."""
     lines = []
-    for row, impl in [(r, "osl") for r in ROWS] + [("D 401-link dump", "osl-lazy")]:
+    for row, impl in [(r, "osl") for r in ROWS] + [("D 401-link dump", "osl-ip-fields")]:
         osl = med.get((row, impl))
         if osl is None:
             continue
@@ -657,7 +657,7 @@ def main() -> int:
                     else:
                         fns = [(name, impl.links)] if impl.links else []
                         if name == "osl":
-                            fns.append(("osl-lazy", impl.links_lazy))
+                            fns.append(("osl-ip-fields", impl.links_ip_fields))
                         shown = ""
                         for label, fn in fns:
                             with ph(label):
