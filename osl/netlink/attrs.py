@@ -693,8 +693,8 @@ _LAYOUTS_PER_SPAN = 4
 def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0) -> Attrs:
     """Decode the attributes in ``data[start:end]``; DecodeError unless all are sound.
 
-    Framing is checked here and nested attributes are decoded; leaf values are parsed (and
-    their sizes checked) each time they are read.
+    Framing and leaf sizes are checked here (once per layout: see the plan) and nested
+    attributes are decoded; leaf values are parsed each time they are read.
     """
     if depth > MAX_DEPTH:
         raise DecodeError(f"attributes nested deeper than {MAX_DEPTH}")
