@@ -12,6 +12,7 @@ import errno
 import fcntl
 import os
 import signal
+import stat
 import threading
 import time
 from contextlib import suppress
@@ -33,9 +34,11 @@ __all__ = [
     "create_netns",
     "gc",
     "generate_key",
+    "key_state",
     "netns_dir",
     "pending_removals",
     "prepare_netns_dir",
+    "release_key",
     "remove_netns",
 ]
 
@@ -426,6 +429,84 @@ _SWITCHING = frozenset(
 # --- creating and removing keys -------------------------------------------------------------
 
 
+def _is_mount_point(path: str) -> bool:
+    """Whether *path* is a mount point in this mount namespace (a bind mount of a file on
+    the same filesystem shows in no ``stat`` field: /proc/self/mountinfo, field 5)."""
+    want = os.fsencode(path)
+    with open("/proc/thread-self/mountinfo", "rb") as f:
+        for line in f:
+            fields = line.split(b" ", 5)
+            if len(fields) > 4 and _unescape(fields[4]) == want:
+                return True
+    return False
+
+
+def _unescape(field: bytes) -> bytes:
+    # mountinfo writes space, tab, newline and backslash as \ooo (fs/proc_namespace.c)
+    if b"\\" not in field:
+        return field
+    out = bytearray()
+    i = 0
+    while i < len(field):
+        if field[i] == 0x5C and field[i + 1 : i + 4].isdigit() and i + 4 <= len(field):
+            out.append(int(field[i + 1 : i + 4], 8))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return bytes(out)
+
+
+def key_state(key: PathLike) -> str:
+    """What is at *key*: ``"missing"``, ``"empty"`` (an empty regular file that is no mount
+    point: a key made ready, or left by a create that never mounted) or ``"netns"`` (a
+    network namespace mounted there: a sandbox).  Anything else is a ``ValueError`` that
+    says what is there; nothing is changed either way."""
+    k = _abspath(key)
+    try:
+        st = os.lstat(k)
+    except FileNotFoundError:
+        return "missing"
+    if stat.S_ISLNK(st.st_mode):
+        raise ValueError(f"{k} is a symbolic link, not a sandbox key")
+    if stat.S_ISDIR(st.st_mode):
+        raise ValueError(f"{k} is a directory, not a sandbox key")
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{k} is a special file, not a sandbox key")
+    try:
+        fd = os.open(k, _O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return "missing"
+    try:
+        try:
+            NetNS(os.dup(fd), k).close()
+            return "netns"
+        except ValueError:
+            pass
+        if os.fstat(fd).st_size:
+            raise ValueError(f"{k} is a file with content, not a sandbox key")
+    finally:
+        os.close(fd)
+    if _is_mount_point(k):
+        raise ValueError(f"{k} is a mount point of something else than a network namespace")
+    return "empty"
+
+
+def release_key(key: PathLike) -> str:
+    """Make *key* free for a new sandbox once :func:`key_state` has proved what is there:
+    an empty file is removed, a sandbox's namespace unmounted and its key removed (as
+    libnetwork replaces a key).  Anything else is refused with ``ValueError`` before any
+    change.  Returns what was there."""
+    k = _abspath(key)
+    state = key_state(k)
+    if state == "empty":
+        with suppress(FileNotFoundError):
+            _unlink(k)
+    elif state == "netns" and not remove_netns(k):
+        raise OSError(errno.EBUSY, "the old sandbox's key stays busy", k)
+    return state
+
+
 def _prepare_parent(key: str) -> None:
     parent = os.path.dirname(os.path.abspath(key))
     if parent == os.path.abspath(netns_dir()):
@@ -569,13 +650,40 @@ def pending_removals() -> list[str]:
         return sorted(_pending)
 
 
+#: How old an empty key must be before :func:`gc` takes it for one a crash left: a key
+#: being created is mounted within milliseconds of being made.
+EMPTY_KEY_GRACE = 10.0
+
+
+def _collect_empty_keys(directory: str) -> None:
+    """Remove the empty, unmounted key files in *directory* older than the grace period:
+    what a create left that died between making the key and mounting the namespace."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    now = time.time()
+    for name in names:
+        key = os.path.join(directory, name)
+        try:
+            st = os.lstat(key)
+            if now - st.st_mtime < EMPTY_KEY_GRACE or key_state(key) != "empty":
+                continue
+            _unlink(key)
+        except (OSError, ValueError):
+            continue
+
+
 def gc() -> list[str]:
-    """Try again to remove every pending key, now, on the calling thread.
+    """Try again to remove every pending key, now, on the calling thread; remove the empty
+    keys a create that died before mounting left in :func:`netns_dir` (older than
+    :data:`EMPTY_KEY_GRACE` seconds).
 
     Thread-safe; concurrent calls run one after the other.  Returns the keys still pending
     (an empty list when all is clean).
     """
     with _gc_lock:
+        _collect_empty_keys(netns_dir())
         for key in pending_removals():
             try:
                 done = _try_remove(key)

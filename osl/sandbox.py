@@ -12,19 +12,21 @@ protocol number ``RTPROT_OSL``.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import threading
+import warnings
 from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface, ip_network
 from typing import Any, Callable, NamedTuple, TypeVar, Union
 
 from osl import netns as _netns
+from osl import record as _record
 from osl.netlink import NetlinkError
 from osl.netlink import consts as C
 from osl.netlink import requests as R
 from osl.netlink.attrs import parse_lladdr
 from osl.netlink.client import Client
+from osl.record import ADDING, REMOVING, Record
 
 __all__ = [
     "CONNECTED",
@@ -32,6 +34,7 @@ __all__ = [
     "RTPROT_OSL",
     "Interface",
     "InterfaceStatistics",
+    "RecordWarning",
     "Sandbox",
     "StaticRoute",
     "gc",
@@ -46,12 +49,15 @@ __all__ = [
 RTPROT_OSL = 0xDC
 #: libnetwork's types.StaticRoute route types
 NEXTHOP, CONNECTED = 0, 1
-_ALIAS_TAG = "osl"
 _T = TypeVar("_T")
 
 generate_key = _netns.generate_key
-gc = _netns.gc
 Address = Union[IPv4Address, IPv6Address]
+
+
+class RecordWarning(RuntimeWarning):
+    """A record read back from the kernel was malformed, or a change it describes could not
+    be finished or undone; it was skipped (``Sandbox.problems`` lists them too)."""
 
 
 class InterfaceStatistics(NamedTuple):
@@ -113,9 +119,19 @@ class _Neighbor(NamedTuple):
 
 def _check_name(name: str, what: str) -> str:
     try:
-        return R.check_ifname(name)
+        R.check_ifname(name)
     except (TypeError, ValueError) as e:
         raise ValueError(f"{what}: {e}") from None
+    if "%" in name:  # the kernel takes such a name as a template: "x%d" becomes "x0"
+        raise ValueError(f"{what}: interface name {name!r} may not contain '%'")
+    return name
+
+
+def _check_prefix(prefix: str) -> str:
+    if not isinstance(prefix, str) or not prefix:
+        raise ValueError(f"interface name prefix {prefix!r} must be a non-empty string")
+    _check_name(prefix + "0", "interface name prefix")
+    return prefix
 
 
 def _check_mac(mac: str | None) -> str | None:
@@ -185,9 +201,8 @@ class Interface:
             s.tx_dropped,
         )
 
-    def _alias(self) -> str:
-        record = {"src": self.src_name, "bridge": self.bridge, "master": self.master}
-        return _ALIAS_TAG + json.dumps(record, separators=(",", ":"))
+    def _record(self) -> Record:
+        return Record(self.src_name, self.bridge, self.master)
 
     def __repr__(self) -> str:
         return (
@@ -266,7 +281,11 @@ class Sandbox:
         self._gateway6: Address | None = None
         self._static_routes: list[StaticRoute] = []
         self._neighbors: list[_Neighbor] = []
-        self._next_index: dict[str, int] = {}
+        #: the number the next interface's name ends in, one counter for every prefix
+        self._next = 0
+        self._lo_index: int | None = None
+        #: what open_sandbox found in the kernel's records and skipped, as sentences
+        self.problems: list[str] = []
         # the interface index each gateway and static route goes out of: when that interface
         # leaves, the kernel drops those routes, and so do the records
         self._route_oif: dict[Any, int] = {}
@@ -328,10 +347,16 @@ class Sandbox:
         routes: Iterable = (),
     ) -> Interface:
         """Move host interface ``src_name`` in (or create bridge ``src_name`` inside), name
-        it ``dst_prefix`` + a counter (``eth0``, ``eth1``, ...; a default sandbox keeps the
-        name), configure it and bring it up. All or nothing: on failure the interface is
-        back in the host under its own name and nothing is recorded."""
+        it ``dst_prefix`` + the sandbox's counter (``eth0``, then ``ext1``, ...; numbers are
+        never reused; a default sandbox keeps the name), configure it and bring it up. All
+        or nothing: on failure the interface is back in the host under its own name and
+        nothing is recorded. Crash-safe: a later ``open_sandbox`` undoes an add that a dead
+        process left half done."""
         _check_name(src_name, "source interface name")
+        if not self._is_default:
+            _check_prefix(dst_prefix)
+        if master is not None:
+            _check_name(master, "master")
         v4 = _iface_addr(address, 4, "address")
         v6 = _iface_addr(address_ipv6, 6, "address_ipv6")
         lls = [ip_interface(a) for a in link_local_addresses]
@@ -339,6 +364,8 @@ class Sandbox:
         mac = _check_mac(mac_address)
         with self._lock:
             self._check_live()
+            if any(i.src_name == src_name for i in self._interfaces):
+                raise ValueError(f"{src_name!r} is an interface of this sandbox already")
             master_iface = None
             if master is not None:
                 master_iface = next(
@@ -346,11 +373,11 @@ class Sandbox:
                 )
                 if master_iface is None:
                     raise ValueError(f"master {master!r} is not a bridge added to this sandbox")
+            n = None
             if self._is_default:
                 dst_name = src_name
             else:
-                n = self._next_index.get(dst_prefix, 0)
-                dst_name = _check_name(f"{dst_prefix}{n}", "interface name")
+                n, dst_name = self._free_name(dst_prefix)
             iface = Interface(
                 self,
                 src_name,
@@ -364,73 +391,117 @@ class Sandbox:
                 master=master,
                 mac_address=mac,
             )
-            counters = None if self._is_default else {**self._next_index, dst_prefix: n + 1}
-            iface._index = self._bring_in(iface, master_iface, counters)
-            if counters is not None:
-                self._next_index = counters
+            iface._index = self._bring_in(iface, master_iface, n)
+            if n is not None:
+                self._next = n + 1
             self._interfaces.append(iface)
             return iface
 
-    def _bring_in(
-        self, iface: Interface, master: Interface | None, counters: dict[str, int] | None
-    ) -> int:
-        """Move (or create) and configure, then record ``counters``; undo everything on
-        failure. Returns the index."""
+    def _free_name(self, prefix: str) -> tuple[int, str]:
+        """The counter's next number and name, past names something else took meanwhile:
+        a counter can lag the names in the sandbox, never make every add fail."""
+        n = self._next
+        while True:
+            name = _check_name(f"{prefix}{n}", "interface name")
+            if not _has(self._client, name):
+                return n, name
+            n += 1
+
+    def _lo(self) -> int:
+        if self._lo_index is None:
+            self._lo_index = self._client.link("lo").index
+        return self._lo_index
+
+    def _bring_in(self, iface: Interface, master: Interface | None, n: int | None) -> int:
+        """Move (or create) and configure; undo everything on failure. Returns the index.
+
+        The record goes in first, in the request that moves or creates the link: from then
+        on a later process can tell what this call was doing (``_recover``)."""
         what = f"add interface {iface.src_name} as {iface.dst_name}"
         rt = self._client
-        moved = created = was_up = False
-        original_mac = None
+        record = None if self._is_default else iface._record()
+        moved = created = False
+        intent = None
         index = None
         try:
             if iface.bridge:
-                rt.request(R.new_link(iface.src_name, "bridge"), f"{what}: create bridge")
+                if record is not None:
+                    intent = record.doing(ADDING, n=n)
+                alias = None if intent is None else intent.alias()
+                rt.request(
+                    R.new_link(iface.src_name, "bridge", alias=alias), f"{what}: create bridge"
+                )
                 created = True
             elif not self._is_default:
                 host = self._host_rt()
                 link = host.link(iface.src_name, f"{what}: find {iface.src_name} in the host")
-                original_mac = link.get("address")
-                was_up = bool(link.ifi_flags & C.IFF_UP)
+                intent = record.doing(
+                    ADDING,
+                    n=n,
+                    mac0=link.get("address") if iface.mac_address else None,
+                    up0=bool(link.ifi_flags & C.IFF_UP),
+                )
                 host.request(
-                    R.set_link(link.index, up=False, netns_fd=self._ns.fd),
+                    R.set_link(link.index, up=False, netns_fd=self._ns.fd, alias=intent.alias()),
                     f"{what}: move into the sandbox",
                 )
                 moved = True
-            link = rt.link(iface.src_name)
+            link = rt.link(iface.src_name, f"{what}: find it in the sandbox")
             index = link.index
             if self._is_default:
-                original_mac = link.get("address")
-                was_up = bool(link.ifi_flags & C.IFF_UP)
-            steps = self._configure(iface, index, master)
+                intent = Record(
+                    iface.src_name,
+                    op=ADDING,
+                    mac0=link.get("address") if iface.mac_address else None,
+                    up0=bool(link.ifi_flags & C.IFF_UP),
+                )
+            steps = self._configure(iface, index, n)
             results = rt.batch([msg for _, msg in steps], stop_on_error=True)
             for (step, _), result in zip(steps, results):
                 if isinstance(result, NetlinkError):
-                    raise NetlinkError(
-                        result.errno,
-                        f"{what}: {step}",
-                        result.kernel_message,
-                        result.request,
-                        result.offset,
-                        result.attribute,
-                    ) from result
-            if counters is not None:
-                self._save_counters(counters, f"{what}: record the name counters")
+                    raise result.during(f"{what}: {step}") from result
+            # The master and the finished record in one request: the kernel enslaves first
+            # (do_setlink), so a refused master leaves the record saying "adding".
+            if master is not None or record is not None:
+                step = "record the interface" if master is None else f"set master {master.dst_name}"
+                rt.request(
+                    R.set_link(
+                        index,
+                        master=None if master is None else master._index,
+                        alias=None if record is None else record.alias(),
+                    ),
+                    f"{what}: {step}",
+                )
             return index
         except BaseException:
-            self._undo_bring_in(iface, index, moved, created, original_mac, was_up)
+            if moved or created or self._is_default:
+                added = (iface.address, iface.address_ipv6, *iface.link_local_addresses)
+                self._undo_add(
+                    index,
+                    iface.src_name,
+                    intent,
+                    created=created,
+                    moved=moved,
+                    addresses=[a for a in added if a is not None],
+                )
             raise
 
-    def _configure(self, iface: Interface, index: int, master: Interface | None) -> list:
-        """The requests that set an interface up in the sandbox, in order, with step names."""
+    def _configure(self, iface: Interface, index: int, n: int | None) -> list:
+        """The requests that set an interface up in the sandbox, in order, with step names
+        (the master and the record follow once they all went through)."""
         proto = RTPROT_OSL
-        steps: list = [
-            ("set down", R.set_link(index, up=False)),
+        steps: list = []
+        if n is not None:  # in the datagram that renames: the two happen together or not
+            steps.append(
+                ("count the name", R.set_link(self._lo(), alias=_record.counter_alias(n + 1)))
+            )
+        steps.append(("set down", R.set_link(index, up=False)))
+        steps.append(
             (
                 f"rename to {iface.dst_name}",
                 R.set_link(index, name=iface.dst_name, address=iface.mac_address),
-            ),
-        ]
-        if not self._is_default:
-            steps.append(("record the interface", R.set_link(index, alias=iface._alias())))
+            )
+        )
         for label, addr, nodad in (
             ("add IPv4 address", iface.address, False),
             ("add IPv6 address", iface.address_ipv6, True),
@@ -438,8 +509,6 @@ class Sandbox:
         ):
             if addr is not None:
                 steps.append((f"{label} {addr}", R.new_addr(index, addr, nodad=nodad, proto=proto)))
-        if master is not None:
-            steps.append((f"set master {master.dst_name}", R.set_link(index, master=master._index)))
         steps.append(("set up", R.set_link(index, up=True)))
         for net in iface.routes:
             steps.append(
@@ -447,76 +516,126 @@ class Sandbox:
             )
         return steps
 
-    def _undo_bring_in(
+    def _undo_add(
         self,
-        iface: Interface,
         index: int | None,
-        moved: bool,
+        src: str,
+        intent: Record | None,
+        *,
         created: bool,
-        original_mac: str | None,
-        was_up: bool,
+        moved: bool,
+        addresses: Iterable = (),
     ) -> None:
-        """Put back the link this call brought in, found by its index: a link that was in
-        the sandbox already under that name (a failed move or create) is left alone."""
+        """Put back a link an add brought in, found by its index (or, before the index was
+        known, by its host-side name ``src``): renamed back, its MAC and master undone,
+        moved to the host as it was. A created bridge is deleted. Best effort: what fails
+        is reported (``problems``), and the error that made the add fail is the one raised."""
         rt = self._client
         try:
             if index is None:
-                if not (moved or created) or not _has(rt, iface.src_name):
+                if not _has(rt, src):
                     return
-                index = rt.link(iface.src_name).index
-            name = rt.link(index).get("ifname")
+                index = rt.link(src).index
+            if intent is not None and intent.n is not None and self._counter() == intent.n + 1:
+                # back to what it was: no counter before the first interface
+                counter = _record.counter_alias(intent.n) if intent.n else ""
+                rt.request(R.set_link(self._lo(), alias=counter))
             if created:
                 rt.request(R.del_link(index))
                 return
+            name = rt.link(index).get("ifname")
             rt.request(
                 R.set_link(
                     index,
                     up=False,
-                    name=iface.src_name if name != iface.src_name else None,
-                    address=original_mac if iface.mac_address else None,
-                    master=0 if iface.master else None,
+                    name=src if name != src else None,
+                    address=intent.mac0 if intent is not None else None,
+                    master=0,
                 )
             )
-            if not self._is_default:
-                rt.request(R.set_link(index, alias=""))
             if moved:
-                rt.request(R.set_link(index, netns_fd=self._host.fd))
-                if was_up:
-                    self._host_rt().set_link(iface.src_name, up=True)
+                rt.request(R.set_link(index, netns_fd=self._host.fd, alias=""))
+                if intent is not None and intent.up0:
+                    self._host_rt().set_link(src, up=True)
             elif self._is_default:
-                if was_up:
+                if intent is not None and intent.up0:
                     rt.request(R.set_link(index, up=True))
-                for addr in (iface.address, iface.address_ipv6, *iface.link_local_addresses):
-                    if addr is not None:
-                        try:
-                            rt.request(R.del_addr(index, addr))
-                        except NetlinkError:
-                            pass
-        except (NetlinkError, OSError):  # pragma: no cover - best effort; the first error wins
-            pass
+                for addr in addresses:
+                    try:
+                        rt.request(R.del_addr(index, addr))
+                    except NetlinkError:
+                        pass
+        except (NetlinkError, OSError) as e:
+            self._problem(f"could not undo adding {src}: {e}")
+
+    def _counter(self) -> int | None:
+        """The counter in lo's record, or None when there is none or it is malformed."""
+        alias = self._client.link(self._lo()).get("ifalias")
+        if not _record.is_ours(alias):
+            return None
+        try:
+            return _record.parse_counter(alias)
+        except ValueError:
+            return None
+
+    def _problem(self, text: str) -> None:
+        self.problems.append(text)
+        warnings.warn(f"sandbox {self.key}: {text}", RecordWarning, stacklevel=3)
 
     def _remove_interface(self, iface: Interface) -> None:
         with self._lock:
             self._check_live()
             if iface not in self._interfaces:
                 raise LookupError(f"{iface.dst_name} is not an interface of this sandbox")
-            rt = self._client
             what = f"remove interface {iface.dst_name}"
             if iface.bridge:
-                rt.request(R.del_link(iface._index), f"{what}: delete bridge")
+                self._client.request(R.del_link(iface._index), f"{what}: delete the bridge")
+            elif self._is_default:
+                self._client.request(R.set_link(iface._index, up=False), f"{what}: set down")
             else:
-                msgs = [R.set_link(iface._index, up=False)]
-                if not self._is_default:
-                    msgs.append(R.set_link(iface._index, alias=""))
-                    msgs.append(
-                        R.set_link(iface._index, name=iface.src_name, netns_fd=self._host.fd)
-                    )
-                results = rt.batch(msgs, stop_on_error=True)
-                for result in results:
-                    if isinstance(result, NetlinkError):
-                        raise result
+                self._give_back(iface, what)
             self._interfaces.remove(iface)
             self._forget_routes_of(iface)
+
+    def _give_back(self, iface: Interface, what: str) -> None:
+        """Move an interface to the host under its host-side name, never half-way: it is
+        renamed in the sandbox and moved under that name (a move that would clash fails
+        whole), so the host never sees it under a sandbox name."""
+        rt, host, src = self._client, self._host_rt(), iface.src_name
+        if _has(host, src):
+            raise NetlinkError(
+                errno.EEXIST, f"{what}: the host has an interface named {src} already"
+            )
+        index = iface._index
+        intent = iface._record().doing(REMOVING)
+        steps = [
+            # down first: older kernels refuse to rename a link that is up (EBUSY)
+            ("set down", R.set_link(index, up=False, alias=intent.alias())),
+            (f"rename to {src}", R.set_link(index, name=src)),
+        ]
+        try:
+            for (step, _), result in zip(steps, rt.batch([m for _, m in steps])):
+                if isinstance(result, NetlinkError):
+                    raise result.during(f"{what}: {step}") from result
+            rt.request(R.set_link(index, netns_fd=self._host.fd), f"{what}: move to the host")
+        except NetlinkError:
+            try:  # not moved: put it back as it was
+                self._configure_again(iface)
+            except (NetlinkError, OSError) as e:
+                self._problem(f"could not put {src} back as {iface.dst_name}: {e}")
+            raise
+        try:
+            host.request(R.set_link(host.link(src).index, alias=""), f"{what}: clear its record")
+        except (NetlinkError, OSError) as e:  # it is out; gc() clears the record later
+            self._problem(f"{what}: {e}")
+
+    def _configure_again(self, iface: Interface) -> None:
+        """Name, set up and record an interface of this sandbox again (after a failed move)."""
+        steps = [msg for _, msg in self._configure(iface, iface._index, None)]
+        steps.append(R.set_link(iface._index, alias=iface._record().alias()))
+        for result in self._client.batch(steps):
+            if isinstance(result, NetlinkError) and result.errno != errno.EEXIST:
+                raise result
 
     def _forget_routes_of(self, iface: Interface) -> None:
         """Drop the records of what the kernel removed with the interface: its neighbor
@@ -530,11 +649,6 @@ class Sandbox:
         if ("gateway", 6) in gone:
             self._gateway6 = None
         self._static_routes = [r for r in self._static_routes if r not in gone]
-
-    def _save_counters(self, counters: dict[str, int], what: str) -> None:
-        lo = self._client.link("lo")
-        alias = _ALIAS_TAG + json.dumps({"next": counters}, separators=(",", ":"))
-        self._client.request(R.set_link(lo.index, alias=alias), what)
 
     # gateways and routes ---------------------------------------------------------------
     def _direct_oif(self, gw: Address, what: str) -> int:
@@ -771,18 +885,13 @@ def _has(rt: Client, name: str) -> bool:
         raise
 
 
-def _replace_key(key: str) -> None:
-    """libnetwork's createNamespaceFile: an existing key is unmounted and replaced."""
-    if os.path.lexists(key):
-        _netns.remove_netns(key)
-
-
 def new_sandbox(key: str, os_create: bool = True) -> Sandbox:
     """A sandbox on ``key``: a new namespace (``os_create``), or else the caller's own
-    namespace bind-mounted there (libnetwork's default sandbox, interface names kept). A key
-    already there is replaced, as in libnetwork."""
+    namespace bind-mounted there (libnetwork's default sandbox, interface names kept). A
+    sandbox already on ``key`` is replaced, as in libnetwork; an empty file there is taken;
+    anything else there is a ``ValueError``, and nothing is changed."""
     key = os.path.abspath(key)
-    _replace_key(key)
+    _netns.release_key(key)
     if os_create:
         _netns.create_netns(key)
     else:
@@ -797,13 +906,17 @@ def new_sandbox(key: str, os_create: bool = True) -> Sandbox:
 
 
 def sandbox_for_external_key(base_path: str, key: str) -> Sandbox:
-    """Bind-mount the namespace at ``base_path`` (e.g. ``/proc/PID/ns/net``) on ``key`` and
-    return its sandbox."""
+    """Bind-mount the namespace at ``base_path`` (e.g. ``/proc/PID/ns/net``) on ``key``,
+    bring its ``lo`` up and return its sandbox. ``key`` is taken as ``new_sandbox`` takes
+    it; a ``base_path`` that is no network namespace is refused before ``key`` is touched."""
     key = os.path.abspath(key)
-    _replace_key(key)
-    _netns.bind_netns(base_path, key)
+    with _netns.NetNS.open(base_path) as source:
+        _netns.release_key(key)
+        _netns.bind_netns(source, key)
     try:
-        return Sandbox(key)
+        sb = Sandbox(key)
+        sb._client.set_link("lo", up=True)
+        return sb
     except BaseException:
         _netns.remove_netns(key)
         raise
@@ -811,7 +924,12 @@ def sandbox_for_external_key(base_path: str, key: str) -> Sandbox:
 
 def open_sandbox(key: str) -> Sandbox:
     """Reopen an existing sandbox by its key and rebuild what it holds from the kernel:
-    interfaces (with their host-side names), gateways, static routes and neighbor entries."""
+    interfaces (with their host-side names), gateways, static routes and neighbor entries.
+
+    What a process that died left half done is settled first: an interface it was adding
+    goes back to the host, one it was removing is moved out (``gc`` finishes a removal that
+    had reached the host). Records that are not well formed are reported
+    (``Sandbox.problems``, ``RecordWarning``) and skipped."""
     sb = Sandbox(key)
     try:
         _restore(sb)
@@ -822,27 +940,100 @@ def open_sandbox(key: str) -> Sandbox:
     return sb
 
 
+def gc() -> list[str]:
+    """Remove the keys of destroyed sandboxes now, and empty keys a create that never
+    mounted left behind; finish removals that a dead process left in the host (their
+    record cleared). Returns the keys still pending."""
+    try:
+        with Client() as host:
+            _recover_host(host)
+    except OSError as e:
+        warnings.warn(f"gc: the host's interfaces were not checked: {e}", RecordWarning, 2)
+    return _netns.gc()
+
+
+def _recover_host(host: Client) -> None:
+    """Clear the records of removals that a dead process moved to the host but did not
+    finish, naming each link as it was in the host."""
+    for link in host.links():
+        alias = link.get("ifalias")
+        if not _record.is_ours(alias):
+            continue
+        try:
+            rec = _record.parse(alias)
+        except ValueError:
+            continue  # not a record of ours to judge in the host
+        if rec.op is None or _record.alive(rec.pid):
+            continue
+        name = link.get("ifname")
+        rename = rec.src if name != rec.src and not _has(host, rec.src) else None
+        host.request(R.set_link(link.index, name=rename, alias=""), f"gc: finish removing {name}")
+
+
+def _settle(sb: Sandbox, link: Any, rec: Record) -> None:
+    """Finish or undo what a dead process left half done on ``link``."""
+    name = link.get("ifname")
+    if rec.op == ADDING:
+        moved = not rec.bridge
+        sb._undo_add(link.index, rec.src, rec, created=rec.bridge, moved=moved)
+        return
+    what = f"finish removing {name}"
+    rt = sb._client
+    try:
+        if rec.bridge:
+            rt.request(R.del_link(link.index), what)
+            return
+        if name != rec.src:
+            rt.request(R.set_link(link.index, up=False, name=rec.src), f"{what}: rename")
+        rt.request(R.set_link(link.index, netns_fd=sb._host.fd), f"{what}: move to the host")
+        host = sb._host_rt()
+        host.request(R.set_link(host.link(rec.src).index, alias=""), f"{what}: clear its record")
+    except (NetlinkError, OSError) as e:
+        sb._problem(f"{what}: {e}")
+
+
 def _restore(sb: Sandbox) -> None:
     rt = sb._client
     by_index: dict[int, Interface] = {}
+    lo_down = False
     for link in rt.links():
-        alias = link.get("ifalias") or ""
-        if not alias.startswith(_ALIAS_TAG + "{"):
+        name = link.get("ifname")
+        if link.ifi_flags & C.IFF_LOOPBACK:
+            lo_down = not link.ifi_flags & C.IFF_UP
+        alias = link.get("ifalias")
+        if not _record.is_ours(alias):
             continue
-        record = json.loads(alias[len(_ALIAS_TAG) :])
-        if "next" in record:
-            sb._next_index = {str(k): int(v) for k, v in record["next"].items()}
+        if link.ifi_flags & C.IFF_LOOPBACK:
+            try:
+                sb._next = _record.parse_counter(alias)
+            except ValueError as e:
+                sb._problem(f"{name}: the name counter is malformed ({e}); names in use skipped")
             continue
-        iface = Interface(
+        try:
+            rec = _record.parse(alias)
+        except ValueError as e:
+            sb._problem(f"{name}: a malformed record was skipped ({e})")
+            continue
+        if rec.op is not None:
+            if _record.alive(rec.pid):
+                sb._problem(f"{name}: process {rec.pid} is changing it; left as it is")
+            else:
+                _settle(sb, link, rec)
+            continue
+        if any(i.src_name == rec.src for i in by_index.values()):
+            sb._problem(f"{name}: another interface's record names {rec.src} too; skipped")
+            continue
+        by_index[link.index] = Interface(
             sb,
-            record["src"],
-            link.get("ifname"),
+            rec.src,
+            name,
             index=link.index,
-            bridge=bool(record.get("bridge")),
-            master=record.get("master"),
+            bridge=rec.bridge,
+            master=rec.master,
             mac_address=link.get("address"),
         )
-        by_index[link.index] = iface
+    if lo_down and not sb._is_default:  # a create that died before this step
+        rt.set_link("lo", up=True)
     for addr in rt.addresses():
         iface = by_index.get(addr.index)
         if iface is None or addr.get("proto") != RTPROT_OSL:

@@ -82,6 +82,7 @@ def new_link(
     address: str | None = None,
     netns_fd: int | None = None,
     up: bool = False,
+    alias: str | None = None,
 ) -> LinkMessage:
     """RTM_NEWLINK creating a link of ``kind`` (veth, bridge, macvlan, vlan, vxlan, ...)."""
     info: dict = {"kind": kind}
@@ -98,6 +99,7 @@ def new_link(
             "mtu": mtu,
             "address": address,
             "net_ns_fd": netns_fd,
+            "ifalias": alias,
             "linkinfo": info,
         },
     )

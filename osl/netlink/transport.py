@@ -74,6 +74,12 @@ class NetlinkError(OSError):
         self.attribute = attribute
         self.what = what
 
+    def during(self, what: str) -> NetlinkError:
+        """The same refusal, said of ``what`` (the step a caller was taking)."""
+        return type(self)(
+            self.errno, what, self.kernel_message, self.request, self.offset, self.attribute
+        )
+
 
 class DumpInterrupted(NetlinkError):
     """A dump stayed inconsistent (NLM_F_DUMP_INTR) through every retry."""

@@ -1,0 +1,154 @@
+"""The record a sandbox keeps in the kernel: what ``open_sandbox`` rebuilds from, and the
+intent of a change in progress, so that a later process can finish or undo it.
+
+Each interface a sandbox took in carries its record in its alias (``IFLA_IFALIAS``, at most
+255 bytes: ``IFALIASZ`` in <linux/if.h>): ``osl`` + JSON. ``lo``'s alias holds the sandbox's
+name counter. A record is written in the same request as the change it describes, or before
+it, never after: the kernel applies one request whole or not at all, whatever happens to the
+process that sent it.
+
+Records are read back from a kernel that anything with CAP_NET_ADMIN in the namespace can
+write to: they are untrusted input, and :func:`parse` refuses what is not well formed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, NamedTuple
+
+from osl.netlink import requests as R
+from osl.netlink.attrs import parse_lladdr
+
+TAG = "osl"
+#: the longest alias the kernel keeps (IFALIASZ - 1)
+ALIAS_MAX = 255
+
+#: what an interface's record says of it
+DONE, ADDING, REMOVING = None, "add", "rm"
+
+
+class Record(NamedTuple):
+    """An interface's record. ``op`` is ``None`` for an interface that is all set up, or the
+    change in progress (``"add"``, ``"rm"``) by process ``pid``, with what undoing an add
+    needs: the counter value the add took (``n``), the MAC and up state it had in the host."""
+
+    src: str
+    bridge: bool = False
+    master: str | None = None
+    op: str | None = DONE
+    pid: int = 0
+    n: int | None = None
+    mac0: str | None = None
+    up0: bool = False
+
+    def alias(self) -> str:
+        """The alias text of this record (``ValueError`` if it would not fit)."""
+        fields: dict[str, Any] = {"src": self.src, "bridge": self.bridge, "master": self.master}
+        if self.op is not None:
+            fields.update(op=self.op, pid=self.pid, n=self.n, mac0=self.mac0, up0=self.up0)
+        text = TAG + json.dumps(fields, separators=(",", ":"))
+        if len(text.encode()) > ALIAS_MAX:
+            raise ValueError(f"the record of {self.src} does not fit an alias: {text!r}")
+        return text
+
+    def doing(self, op: str, **fields: Any) -> Record:
+        """This record with a change in progress by this process."""
+        return self._replace(op=op, pid=os.getpid(), **fields)
+
+
+def is_ours(alias: str | None) -> bool:
+    """Whether an alias is an osl record (well formed or not)."""
+    return bool(alias) and alias.startswith(TAG + "{")
+
+
+def _fields(alias: str) -> dict:
+    try:
+        fields = json.loads(alias[len(TAG) :])
+    except ValueError as e:
+        raise ValueError(f"not JSON: {e}") from None
+    if not isinstance(fields, dict):
+        raise ValueError("not a JSON object")  # noqa: TRY004 - malformed input, not a bug
+    return fields
+
+
+def _name(value: Any, what: str, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{what} is not a string")  # noqa: TRY004 - malformed input
+    if "%" in value:
+        raise ValueError(f"{what} {value!r} is a name template")
+    R.check_ifname(value)
+    return value
+
+
+def _int(value: Any, what: str, optional: bool = False) -> int | None:
+    if value is None and optional:
+        return None
+    if type(value) is not int or value < 0:
+        raise ValueError(f"{what} is not a number >= 0")
+    return value
+
+
+def _bool(value: Any, what: str) -> bool:
+    if type(value) is not bool:
+        raise ValueError(f"{what} is not true or false")
+    return value
+
+
+def parse(alias: str) -> Record:
+    """The record in an interface's alias; ``ValueError`` saying what is wrong with it."""
+    fields = _fields(alias)
+    op = fields.get("op")
+    if op not in (DONE, ADDING, REMOVING):
+        raise ValueError(f"op {op!r} is none of add, rm")
+    mac0 = fields.get("mac0")
+    if mac0 is not None and (not isinstance(mac0, str) or len(_lladdr(mac0)) != 6):
+        raise ValueError("mac0 is not a MAC address")
+    return Record(
+        src=_name(fields.get("src"), "src"),
+        bridge=_bool(fields.get("bridge", False), "bridge"),
+        master=_name(fields.get("master"), "master", optional=True),
+        op=op,
+        pid=_int(fields.get("pid", 0), "pid"),
+        n=_int(fields.get("n"), "n", optional=True),
+        mac0=mac0,
+        up0=_bool(fields.get("up0", False), "up0"),
+    )
+
+
+def _lladdr(text: str) -> bytes:
+    try:
+        return parse_lladdr(text)
+    except (TypeError, ValueError):
+        return b""
+
+
+def counter_alias(next_index: int) -> str:
+    """``lo``'s alias: the sandbox's next interface number."""
+    return TAG + json.dumps({"next": next_index}, separators=(",", ":"))
+
+
+def parse_counter(alias: str) -> int:
+    """The next interface number in ``lo``'s alias. An older osl kept one counter per
+    prefix (``{"next": {"eth": 2}}``): their largest is a number no interface has."""
+    value = _fields(alias).get("next")
+    if isinstance(value, dict):
+        if not value:
+            return 0
+        return max(_int(v, "a name counter") or 0 for v in value.values())
+    return _int(value, "next") or 0
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` is running (so a change it has in progress is not over)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - there, but not ours to signal
+        return True
+    return True
