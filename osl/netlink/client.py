@@ -24,7 +24,7 @@ from .link import LinkMessage
 from .message import Message
 from .neigh import NeighMessage
 from .route import RouteMessage
-from .transport import NetlinkError, NetnsSpec, Transport
+from .transport import DEFAULT_TIMEOUT, NetlinkError, NetnsSpec, Transport
 
 Link = Union[str, int]
 
@@ -40,10 +40,11 @@ def _netns_fd(netns: Any) -> tuple[int, bool]:
 
 
 class Client(Transport):
-    """Operations on one namespace's links, addresses, routes and neighbors."""
+    """Operations on one namespace's links, addresses, routes and neighbors. ``timeout``:
+    the seconds a call waits for the kernel's answer (None: forever), see ``Transport``."""
 
-    def __init__(self, netns: NetnsSpec = None):
-        super().__init__(netns)
+    def __init__(self, netns: NetnsSpec = None, *, timeout: float | None = DEFAULT_TIMEOUT):
+        super().__init__(netns, timeout=timeout)
 
     # links ---------------------------------------------------------------------
     def index(self, link: Link, what: str | None = None) -> int:

@@ -2,18 +2,29 @@
 and event subscriptions, with kernel refusals raised as ``NetlinkError``.
 
 The socket is created inside the namespace it serves and stays there for life, so no call
-on it needs ``setns``. Only datagrams from the kernel (sender port id 0) are read, and only
-messages carrying the sequence number of a request in flight count as answers; anything
-else is dropped and counted in ``dropped``.
+on it needs ``setns``. It is connected to the kernel (port id 0), so the kernel refuses
+datagrams other local sockets send to its port id (ECONNREFUSED); should one get through
+anyway, only datagrams from the kernel are read, and only messages carrying the sequence
+number of a request in flight count as answers; anything else is dropped and counted in
+``dropped``.
+
+No call waits forever: each has a deadline (``timeout``, DEFAULT_TIMEOUT seconds unless the
+transport was given another), then raises ``NetlinkError`` ETIMEDOUT. A receive buffer
+overrun (ENOBUFS: the kernel dropped datagrams queued for us, replies among them) is raised
+as a ``NetlinkError`` ENOBUFS for the request in flight, after reading away whatever is
+still queued, so that the next request starts in step with the kernel.
 """
 
 from __future__ import annotations
 
 import errno as _errno
+import math
 import os
+import select
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Union
 
@@ -45,6 +56,10 @@ RECV_SIZE = 1 << 20  # one datagram; the kernel's dump datagrams stay well below
 BATCH_MESSAGES = 256
 BATCH_BYTES = 128 << 10
 DUMP_RETRIES = 5
+DEFAULT_TIMEOUT = 30.0  # seconds a call waits for its answer; None: forever
+_OVERRUN = "the receive buffer overran: replies to this request may have been lost"
+_UNKNOWN = _OVERRUN + "; it may or may not have been applied"
+_DUMP_OVERRUN = "the receive buffer overran: part of the dump may have been lost"
 
 
 class NetlinkError(OSError):
@@ -86,6 +101,14 @@ class DumpInterrupted(NetlinkError):
 
 
 NOT_SENT = object()  # a batch result: the request was never sent (stop at first error)
+
+
+class _NoAnswer(Exception):
+    """Raised by ``Transport._recv``: the wait timed out (ETIMEDOUT), or the socket overran
+    (ENOBUFS); the caller turns it into a NetlinkError naming its operation."""
+
+    def __init__(self, code: int):
+        self.code = code
 
 
 def describe(msg: Message) -> str:
@@ -161,22 +184,46 @@ def _new_socket(groups: int) -> socket.socket:
             except OSError:
                 sock.setsockopt(socket.SOL_SOCKET, opt, size)
         sock.bind((0, groups))
+        # Connected to the kernel, the socket no longer takes unicasts from other sockets
+        # (ECONNREFUSED for them); multicast group events still arrive.
+        sock.connect((0, 0))
     except BaseException:
         sock.close()
         raise
     return sock
 
 
-class Transport:
-    """One NETLINK_ROUTE socket in one namespace. Thread-safe: one request at a time."""
+def _check_timeout(timeout: float | None) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+    return float(timeout)
 
-    def __init__(self, netns: NetnsSpec = None):
+
+class Transport:
+    """One NETLINK_ROUTE socket in one namespace. Thread-safe: one request at a time.
+
+    ``timeout``: the seconds one call (a request, a dump, each datagram of a batch) waits
+    in all for its answer, then NetlinkError ETIMEDOUT; None waits forever. The clock
+    starts when the call first has to wait (or first reads a datagram that is not from the
+    kernel), so reading a long dump that keeps coming is never cut short; a trickle of
+    foreign datagrams cannot extend the wait, each wait only gets what is left.
+    """
+
+    def __init__(self, netns: NetnsSpec = None, *, timeout: float | None = DEFAULT_TIMEOUT):
+        self.timeout = _check_timeout(timeout)
         self._sock = _open_in(netns)
+        # Non-blocking: the kernel answers inside sendmsg (and queues a dump's next datagram
+        # inside recvmsg), so a recv almost never has to wait, and only one that would is
+        # given a poll with the call's deadline.
+        self._sock.setblocking(False)
         self.port_id: int = self._sock.getsockname()[0]
         self._seq = 0
         self._lock = threading.RLock()
         self._buf = bytearray(RECV_SIZE)
         self._view = memoryview(self._buf)
+        self._deadline: float | None = None  # of the call in progress, once it had to wait
         #: datagrams not from the kernel, and messages for no request in flight, ignored
         self.dropped = 0
 
@@ -215,19 +262,83 @@ class Transport:
         return first
 
     def _recv(self) -> bytes:
-        """The next datagram from the kernel; datagrams from any other sender are dropped."""
+        """The next datagram from the kernel; datagrams from any other sender are dropped.
+        Raises _NoAnswer when the call's deadline passes or the socket overran. The caller
+        resets ``_deadline`` to None when its call starts."""
         sock = self._socket()
         while True:
             try:
                 n, _, flags, addr = sock.recvmsg_into([self._buf])
+            except BlockingIOError:
+                self._wait(sock)
+                continue
             except InterruptedError:  # pragma: no cover - PEP 475 retries for us
                 continue
+            except OSError as e:
+                if e.errno == _errno.ENOBUFS:
+                    raise _NoAnswer(_errno.ENOBUFS) from None
+                raise
             if flags & socket.MSG_TRUNC:
                 raise NetlinkError(_errno.EMSGSIZE, "receive: a datagram did not fit the buffer")
             if addr[0] != 0:
                 self.dropped += 1  # not the kernel: never an answer
+                self._left()  # and a stream of them must not hold the call past its deadline
                 continue
             return bytes(self._view[:n])
+
+    def _left(self) -> int | None:
+        """Milliseconds left until the call's deadline (started now if it was not yet), None
+        without a timeout; _NoAnswer(ETIMEDOUT) when it has passed."""
+        timeout = self.timeout
+        if timeout is None:
+            return None
+        now = time.monotonic()
+        if self._deadline is None:
+            self._deadline = now + timeout
+        left = self._deadline - now
+        if left <= 0:
+            raise _NoAnswer(_errno.ETIMEDOUT)
+        return math.ceil(left * 1000)
+
+    def _wait(self, sock: Any) -> None:
+        """Wait until ``sock`` is readable (or has an error), at most until the deadline."""
+        left = self._left()
+        poller = select.poll()  # not select(): fds past FD_SETSIZE are common in big hosts
+        poller.register(sock, select.POLLIN)
+        poller.poll(left)  # nothing after the deadline: the next recv waits again and raises
+
+    def _drain(self) -> list[bytes]:
+        """Read whatever is queued, without waiting; return the kernel's whole datagrams.
+        After an overrun the kernel drops every datagram for this socket until its queue
+        has been read empty: this is what puts it in step again."""
+        sock = self._socket()
+        out = []
+        while True:
+            try:
+                n, _, flags, addr = sock.recvmsg_into([self._buf])
+            except BlockingIOError:
+                return out
+            except InterruptedError:  # pragma: no cover - PEP 475 retries for us
+                continue
+            except OSError as e:
+                if e.errno == _errno.ENOBUFS:  # overran again meanwhile: read on
+                    continue
+                raise
+            if addr[0] != 0 or flags & socket.MSG_TRUNC:
+                self.dropped += 1
+                continue
+            out.append(bytes(self._view[:n]))
+
+    def _no_answer(
+        self, code: int, what: str, request: Message | None, overrun: str = _OVERRUN
+    ) -> NetlinkError:
+        """The NetlinkError for a call that got no (complete) answer; after an overrun the
+        queue is read empty first, and what was in it dropped."""
+        if code == _errno.ETIMEDOUT:
+            return NetlinkError(code, what, f"no answer came within {self.timeout:g} s", request)
+        for data in self._drain():
+            self.dropped += sum(1 for _ in frames(data))
+        return NetlinkError(code, what, overrun, request)
 
     def _send(self, data: bytes) -> None:
         sock = self._socket()
@@ -241,10 +352,14 @@ class Transport:
         before the ack (a GET's answer). A refusal raises NetlinkError."""
         with self._lock:
             seq = self._next_seq()
+            self._deadline = None
             self._send(msg.encode_as(msg.flags | C.NLM_F_REQUEST | C.NLM_F_ACK, seq, 0))
             replies: list[Message] = []
             while True:
-                data = self._recv()
+                try:
+                    data = self._recv()
+                except _NoAnswer as e:
+                    raise self._no_answer(e.code, what or describe(msg), msg, _UNKNOWN) from None
                 for start, end, t, fl, s, _pid in frames(data):
                     if s != seq:
                         self.dropped += 1
@@ -258,7 +373,9 @@ class Transport:
 
     def dump(self, msg: Message, what: str | None = None) -> Iterator[Message]:
         """Send ``msg`` as a dump request and iterate the answers. An inconsistent dump
-        (NLM_F_DUMP_INTR) is retried, then DumpInterrupted; a refusal is a NetlinkError."""
+        (NLM_F_DUMP_INTR) is retried, then DumpInterrupted; a refusal is a NetlinkError, and
+        so is a dump cut short by an overrun (ENOBUFS: never a partial list) or by the
+        deadline (ETIMEDOUT)."""
         what = what or f"dump {type_name(msg.type)}"
         for _attempt in range(DUMP_RETRIES):
             found, interrupted = self._dump_once(msg, what)
@@ -275,6 +392,7 @@ class Transport:
         """One dump, decoded as it arrives; and whether the kernel marked it inconsistent."""
         with self._lock:
             seq = self._next_seq()
+            self._deadline = None
             self._send(msg.encode_as(msg.flags | C.NLM_F_REQUEST | C.NLM_F_DUMP, seq, 0))
             out: list = []
             append = out.append
@@ -282,7 +400,10 @@ class Transport:
             get = REGISTRY.get
             unpack = _NLHDR.unpack_from
             while True:
-                data = self._recv()
+                try:
+                    data = self._recv()
+                except _NoAnswer as e:
+                    raise self._no_answer(e.code, what, msg, _DUMP_OVERRUN) from None
                 n = len(data)
                 off = 0
                 while off < n:  # frames(), inlined: this runs once per dumped entry
@@ -321,6 +442,13 @@ class Transport:
         request before it without an error report was applied. With ``stop_on_error`` no
         datagram is sent after one that had an error (requests after the failed one in the
         same datagram may still have been applied: their results say so).
+
+        An overrun (ENOBUFS) while a datagram's reports are read means some of them may be
+        lost: each request of that datagram whose outcome is then unknown gets a
+        NetlinkError ENOBUFS as its result (never None); the socket is read empty and the
+        batch goes on with the next datagram (unless ``stop_on_error``). The deadline passing
+        raises NetlinkError ETIMEDOUT, with ``results`` so far attached (the timed-out
+        datagram's unknown outcomes are that error, the rest ``NOT_SENT``).
         """
         msgs = list(msgs)
         results: list[Any] = [NOT_SENT] * len(msgs)
@@ -328,7 +456,14 @@ class Transport:
             i = 0
             while i < len(msgs):
                 end = self._send_chunk(msgs, i)
-                errors = self._collect_chunk(msgs, i, end)
+                errors: dict[int, NetlinkError] = {}
+                try:
+                    self._collect_chunk(msgs, i, end, errors)
+                except NetlinkError as e:  # the deadline (refusals are results)
+                    for j in range(i, end):
+                        results[j] = errors.get(j, e)
+                    e.results = results
+                    raise
                 for j in range(i, end):
                     results[j] = errors.get(j)
                 i = end
@@ -358,13 +493,23 @@ class Transport:
         self._send(chunk)
         return end
 
-    def _collect_chunk(self, msgs: Sequence[Message], i: int, end: int) -> dict[int, NetlinkError]:
-        """Read the error reports of requests i..end-1, up to the last one's ack."""
+    def _collect_chunk(
+        self, msgs: Sequence[Message], i: int, end: int, errors: dict[int, NetlinkError]
+    ) -> None:
+        """Read the error reports of requests i..end-1 into ``errors``, up to the last one's
+        ack."""
         first = self._chunk_first
         last = first + end - 1 - i
-        errors: dict[int, NetlinkError] = {}
+        self._deadline = None
         while True:
-            data = self._recv()
+            try:
+                data = self._recv()
+            except _NoAnswer as e:
+                if e.code == _errno.ENOBUFS:
+                    self._overran_chunk(msgs, i, end, errors)
+                    return
+                what = f"batch: ack of requests {i}..{end - 1} of {len(msgs)}"
+                raise self._no_answer(e.code, what, msgs[end - 1]) from None
             for start, stop, t, fl, s, pid in frames(data):
                 if not first <= s <= last or t != C.NLMSG_ERROR:
                     self.dropped += 1
@@ -374,7 +519,30 @@ class Transport:
                 if reply.error:
                     errors[j] = error_from(reply, msgs[j], describe(msgs[j]))
                 if s == last:
-                    return errors
+                    return
+
+    def _overran_chunk(
+        self, msgs: Sequence[Message], i: int, end: int, errors: dict[int, NetlinkError]
+    ) -> None:
+        """The results of requests i..end-1 after an overrun: the reports still queued are
+        read, and every request neither reported failed nor acked gets an ENOBUFS error."""
+        first = self._chunk_first
+        last = first + end - 1 - i
+        acked = False
+        for data in self._drain():
+            for start, stop, t, fl, s, pid in frames(data):
+                if not first <= s <= last or t != C.NLMSG_ERROR:
+                    self.dropped += 1
+                    continue
+                reply = decode_frame(data, start, stop, t, fl, s, pid)
+                j = i + s - first
+                if reply.error:
+                    errors[j] = error_from(reply, msgs[j], describe(msgs[j]))
+                elif s == last:
+                    acked = True  # the last one asked for its ack: it was applied
+        for j in range(i, end - 1 if acked else end):
+            if j not in errors:
+                errors[j] = NetlinkError(_errno.ENOBUFS, describe(msgs[j]), _UNKNOWN, msgs[j])
 
 
 class Monitor:
