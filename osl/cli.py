@@ -28,13 +28,37 @@ def _need_root() -> None:
         raise PermissionError(errno.EPERM, "this command needs root (network namespaces, netlink)")
 
 
-def _key(arg: str) -> str:
-    """A key path as given, or the key of a container id."""
+class UsageError(ValueError):
+    """A command line the command cannot take (exit status 2, as argparse's own errors)."""
+
+
+#: The longest file name Linux takes (NAME_MAX), in bytes.
+NAME_MAX = 255
+
+
+def _key_path(arg: str) -> str:
+    """The key a command-line sandbox argument names, the way ``ip netns`` takes names: an
+    absolute path as given (normalised), anything else a file name in the key directory
+    (``$OSL_NETNS_DIR`` or ``/run/netns``), whole, never cut short. Relative paths,
+    ``''``, ``.``, ``..``, NUL and names over 255 bytes are a :class:`UsageError`."""
     from osl import netns
 
-    if "/" in arg:
+    if "\0" in arg:
+        raise UsageError(f"invalid sandbox name {arg!r}: it contains NUL")
+    if arg.startswith("/"):
         return os.path.abspath(arg)
-    return netns.generate_key(arg)
+    directory = netns.netns_dir()
+    if arg in ("", ".", ".."):
+        what = "an empty name" if not arg else f"{arg!r}"
+        raise UsageError(f"invalid sandbox name: {what} is not a file name in {directory}")
+    if "/" in arg:
+        raise UsageError(
+            f"invalid sandbox name {arg!r}: a sandbox name is a file name in {directory};"
+            " give an absolute path for a key elsewhere"
+        )
+    if len(os.fsencode(arg)) > NAME_MAX:
+        raise UsageError(f"invalid sandbox name {arg[:16]!r}...: longer than {NAME_MAX} bytes")
+    return os.path.join(directory, arg)
 
 
 def _out(args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None:
@@ -80,14 +104,89 @@ def _looks_hex(raw: bytes) -> bool:
     )
 
 
+def _found_at(key: str) -> str | None:
+    """What is at ``key``: ``None`` (nothing), ``"sandbox"`` (a network namespace mounted
+    there), ``"empty file"`` (a pre-created key), or what else is there (the library's
+    words: ``osl.netns.key_state``)."""
+    from osl import netns
+
+    try:
+        state = netns.key_state(key)
+    except ValueError as e:
+        return str(e)
+    return {"missing": None, "empty": "empty file", "netns": "sandbox"}[state]
+
+
+def _exists(key: str, detail: str) -> FileExistsError:
+    return FileExistsError(errno.EEXIST, f"{os.strerror(errno.EEXIST)}: {detail}", key)
+
+
+def _replace(key: str) -> dict:
+    """Clear ``key`` for ``create --force``: destroy the sandbox there or delete the empty
+    file; anything else is refused before anything is changed. Says what was replaced."""
+    import osl
+    from osl import netns
+
+    found = _found_at(key)
+    if found == "empty file":
+        os.unlink(key)
+        return {"kind": "empty file", "destroyed_interfaces": []}
+    if found != "sandbox":
+        raise _exists(
+            key,
+            f"{found}; --force replaces only a sandbox or an empty file",
+        )
+    there, own = os.stat(key), os.stat(netns.THREAD_SELF_NET)
+    # a --default sandbox of this process's namespace: only its key goes, nothing is destroyed
+    own_namespace = (there.st_dev, there.st_ino) == (own.st_dev, own.st_ino)
+    sb = osl.open_sandbox(key)
+    try:
+        names = [] if own_namespace else [m.get("ifname") for m in sb.client.links()]
+    except BaseException:
+        sb.close()
+        raise
+    sb.destroy()
+    return {
+        "kind": "own namespace" if own_namespace else "sandbox",
+        "inode": there.st_ino,
+        "destroyed_interfaces": [n for n in names if n != "lo"],
+    }
+
+
+def _replaced_text(key: str, replaced: dict) -> str:
+    if replaced["kind"] == "empty file":
+        return f"took over the empty file {key}"
+    if replaced["kind"] == "own namespace":
+        return f"replaced {key}, a key on this process's own namespace: nothing destroyed"
+    names = replaced["destroyed_interfaces"]
+    what = f"destroyed interfaces {', '.join(names)}" if names else "it held no interfaces"
+    return f"replaced sandbox {key} (namespace inode {replaced['inode']}): {what}"
+
+
 def cmd_create(args: argparse.Namespace) -> int:
     import osl
 
+    key = _key_path(args.name)
     _need_root()
-    key = _key(args.id)
+    replaced = None
+    found = _found_at(key)
+    if found is not None and not args.force:
+        if found == "sandbox":
+            detail = "a sandbox is there (--force replaces it)"
+        elif found == "empty file":
+            detail = "an empty file is there (--force takes it over)"
+        else:
+            detail = found
+        raise _exists(key, detail)
+    if found is not None:
+        replaced = _replace(key)
+        print(f"osl: create: {_replaced_text(key, replaced)}", file=sys.stderr)
     sb = osl.new_sandbox(key, os_create=not args.default)
     sb.close()
-    _out(args, {"key": key}, lambda: key)
+    data: dict = {"key": key}
+    if replaced is not None:
+        data["replaced"] = replaced
+    _out(args, data, lambda: key)
     return 0
 
 
@@ -105,7 +204,7 @@ def _open(key_arg: str) -> Any:
     import osl
 
     _need_root()
-    key = _key(key_arg)
+    key = _key_path(key_arg)
     if not os.path.exists(key):
         raise FileNotFoundError(errno.ENOENT, "no such sandbox", key)
     return osl.open_sandbox(key)
@@ -271,6 +370,12 @@ def cmd_neigh(args: argparse.Namespace) -> int:
 
 
 def cmd_destroy(args: argparse.Namespace) -> int:
+    key = _key_path(args.key)
+    if _found_at(key) == "empty file":  # a create that died before it mounted
+        _need_root()
+        os.unlink(key)
+        _out(args, {"destroyed": key, "was": "empty file"}, lambda: key)
+        return 0
     sb = _open(args.key)
     sb.destroy()
     _out(args, {"destroyed": sb.key}, lambda: sb.key)
@@ -290,7 +395,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from osl.netlink import Monitor
 
     _need_root()
-    netns = None if args.key is None else _key(args.key)
+    netns = None if args.key is None else _key_path(args.key)
     with Monitor(netns=netns) as mon:
         for msg in mon.events(timeout=args.timeout):
             print(json.dumps(msg.to_dict()) if args.json else str(msg), flush=True)
@@ -323,6 +428,9 @@ class _Intermixed(argparse.ArgumentParser):
             self._inner = False
 
 
+_KEY_HELP = "a sandbox name (a file in $OSL_NETNS_DIR, default /run/netns) or an absolute path"
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="osl", description="Linux network sandboxes.")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -331,8 +439,10 @@ def parser() -> argparse.ArgumentParser:
         dest="command", required=True, metavar="COMMAND", parser_class=_Intermixed
     )
 
-    def add(name: str, fn: Callable, help: str) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help, description=help)
+    def add(
+        name: str, fn: Callable, help: str, description: str | None = None
+    ) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=description or help)
         sp.set_defaults(fn=fn)
         # also after the command (``osl monitor --json``); SUPPRESS keeps a global one
         sp.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
@@ -342,14 +452,29 @@ def parser() -> argparse.ArgumentParser:
         return sp
 
     add("demo", cmd_demo, "build sandboxes in a scratch namespace, send traffic, tear down")
-    sp = add("create", cmd_create, "create a sandbox (a container id, or a key path)")
-    sp.add_argument("id")
+    sp = add(
+        "create",
+        cmd_create,
+        "create a sandbox NAME (a file in the key directory) or at an absolute key path",
+        "Create a sandbox: a new network namespace bind-mounted on its key. NAME is a file"
+        " name in the key directory ($OSL_NETNS_DIR, default /run/netns), taken whole, as"
+        " `ip netns add NAME` takes it; a key elsewhere is given as an absolute path. Like"
+        " `ip netns add`, it refuses a key that exists (EEXIST) and changes nothing; --force"
+        " replaces a sandbox there (destroying it and the interfaces in it, which it names)"
+        " or takes over an empty file, and still refuses anything else.",
+    )
+    sp.add_argument("name", metavar="NAME", help=_KEY_HELP)
     sp.add_argument("--default", action="store_true", help="bind the caller's own namespace")
+    sp.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a sandbox (or an empty file) already at the key",
+    )
     add("list", cmd_list, "list the keys in the sandbox directory")
     sp = add("show", cmd_show, "a sandbox's live state: links, addresses, routes, neighbors")
-    sp.add_argument("key")
+    sp.add_argument("key", metavar="NAME", help=_KEY_HELP)
     sp = add("add-interface", cmd_add_interface, "move a host interface into a sandbox")
-    sp.add_argument("key")
+    sp.add_argument("key", metavar="NAME", help=_KEY_HELP)
     sp.add_argument("src")
     sp.add_argument("prefix")
     sp.add_argument("--address")
@@ -359,31 +484,33 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--bridge", action="store_true")
     sp.add_argument("--master")
     sp = add("remove-interface", cmd_remove_interface, "give an interface back to the host")
-    sp.add_argument("key")
-    sp.add_argument("name")
+    sp.add_argument("key", metavar="NAME", help=_KEY_HELP)
+    sp.add_argument("name", metavar="INTERFACE", help="its name inside, or its host name")
     sp = add("gateway", cmd_gateway, "set or unset the default gateway")
-    sp.add_argument("key")
+    sp.add_argument("key", metavar="NAME", help=_KEY_HELP)
     sp.add_argument("ip", nargs="?")
     sp.add_argument("--ipv6", action="store_true")
     sp.add_argument("--unset", action="store_true")
-    sp = add("route", cmd_route, "add or delete a static route: route add|del KEY DEST via HOP")
+    sp = add("route", cmd_route, "add or delete a static route: route add|del NAME DEST via HOP")
     sp.add_argument("action", choices=("add", "del"))
-    sp.add_argument("key")
+    sp.add_argument("key", metavar="NAME", help=_KEY_HELP)
     sp.add_argument("dest")
     sp.add_argument("via", choices=("via",))
     sp.add_argument("nexthop")
     sp = add("neigh", cmd_neigh, "add or delete a neighbor entry")
     sp.add_argument("action", choices=("add", "del"))
-    sp.add_argument("key")
+    sp.add_argument("key", metavar="NAME", help=_KEY_HELP)
     sp.add_argument("ip")
     sp.add_argument("mac")
     sp.add_argument("--link", help="the interface's host-side (src) name")
     sp.add_argument("--bridge", action="store_true", help="a forwarding (FDB) entry")
     sp = add("destroy", cmd_destroy, "destroy a sandbox")
-    sp.add_argument("key")
+    sp.add_argument("key", metavar="NAME", help=_KEY_HELP)
     add("gc", cmd_gc, "remove the keys of destroyed sandboxes now")
     sp = add("monitor", cmd_monitor, "print link, address, route and neighbor events")
-    sp.add_argument("key", nargs="?")
+    sp.add_argument(
+        "key", nargs="?", metavar="NAME", help=f"{_KEY_HELP} (default: the caller's own)"
+    )
     sp.add_argument("--timeout", type=float, default=None, help="stop after this quiet time (s)")
     sp = add("decode", cmd_decode, "decode netlink bytes (binary or hex) from a file or stdin")
     sp.add_argument("file", nargs="?")
@@ -399,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except UsageError as e:
+        return _fail(f"{args.command}: {e}", EXIT_USAGE)
     except Exception as e:
         if args.debug:
             raise

@@ -32,11 +32,19 @@ class Result(NamedTuple):
     err: str
 
 
-def osl(*args: str, stdin: bytes | None = None, check: bool = True) -> Result:
-    """Run the real command; ``check``: a non-zero exit fails the test with its stderr."""
+def osl(
+    *args: str,
+    stdin: bytes | None = None,
+    check: bool = True,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Result:
+    """Run the real command (in ``cwd``, default the repository, with ``env`` added to the
+    environment); ``check``: a non-zero exit fails the test with its stderr."""
     r = subprocess.run(
         [sys.executable, "-m", "osl", *args],
-        cwd=REPO,
+        cwd=cwd or REPO,
+        env={**os.environ, "PYTHONPATH": _pythonpath(), **(env or {})},
         input=stdin,
         capture_output=True,
         timeout=120,
@@ -46,6 +54,11 @@ def osl(*args: str, stdin: bytes | None = None, check: bool = True) -> Result:
     if check and res.rc != 0:
         pytest.fail(f"osl {shlex.join(args)} exited {res.rc}: {res.err}")
     return res
+
+
+def _pythonpath() -> str:
+    """The repository first, so ``-m osl`` is this checkout whatever the working directory."""
+    return os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
 
 
 def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -205,21 +218,283 @@ def test_demo_as_non_root_prints_a_clear_message_and_fails() -> None:
 
 
 @pytest.mark.kernel
-def test_create_id_makes_a_namespace_on_the_truncated_key_with_lo_up() -> None:
+def test_create_name_is_a_file_in_the_key_dir_taken_whole_with_lo_up() -> None:
     from osl import netns
 
-    cid = f"c{os.getpid():05d}abcdefghijklmnop"
-    key = os.path.join(netns.netns_dir(), cid[:12])
+    name = f"c{os.getpid():05d}abcdefghijklmnop"  # longer than a container id's 12
+    key = os.path.join(netns.netns_dir(), name)
     try:
-        assert osl("create", cid).out.strip() == key
+        assert osl("create", name).out.strip() == key
         assert mounted(key)
-        lo = link(cid[:12], "lo")
+        lo = link(name, "lo")
         assert "UP" in lo["flags"]
-        assert link_names(cid[:12]) == {"lo"}  # a new namespace, not ours
+        assert link_names(name) == {"lo"}  # a new namespace, not ours
         assert os.stat(key).st_ino != os.stat("/proc/self/ns/net").st_ino
+        assert not os.path.lexists(os.path.join(netns.netns_dir(), name[:12]))
     finally:
-        osl("destroy", cid, check=False)
+        osl("destroy", name, check=False)
+        _remove_key(key)
     assert not os.path.exists(key)
+
+
+def _remove_key(key: str) -> None:
+    """Unmount whatever a test stacked on ``key`` and delete it (files and directories)."""
+    while subprocess.run(["umount", "-l", key], capture_output=True, check=False).returncode == 0:
+        pass
+    if os.path.isdir(key) and not os.path.islink(key):
+        shutil.rmtree(key)
+    elif os.path.lexists(key):
+        os.unlink(key)
+
+
+def _unmount_under(top: Path) -> None:
+    """Lazily unmount every mount below ``top`` (a test's tmp dir), deepest first."""
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    for point in sorted((p for p in points if p.startswith(f"{top}/")), reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+
+
+@pytest.fixture
+def names(kernel: None) -> Iterator[Callable[[str], str]]:
+    """``names(name)`` -> the key of sandbox ``name`` in the key dir, which the test makes;
+    whatever is left there is unmounted and deleted afterwards."""
+    from osl import netns
+
+    made: list[str] = []
+
+    def make(name: str) -> str:
+        key = os.path.join(netns.netns_dir(), name)
+        assert not os.path.lexists(key), f"{key} is left over from another test"
+        made.append(key)
+        return key
+
+    yield make
+    for key in made:
+        _remove_key(key)
+
+
+def _ns_inode(key: str) -> int:
+    return os.stat(key).st_ino
+
+
+@pytest.mark.kernel
+def test_create_twice_is_eexist_and_leaves_the_first_sandbox_whole(
+    sandbox: Sb, veth: Callable
+) -> None:
+    src, _ = veth()
+    osl("add-interface", sandbox.name, src, "eth", "--address", "192.0.2.10/24")
+    inode = _ns_inode(sandbox.key)
+    for argv in (
+        ["create", sandbox.name],
+        ["create", sandbox.key],
+        ["--json", "create", sandbox.name],
+    ):
+        res = osl(*argv, check=False)
+        line = one_error_line(res)
+        assert line.startswith(f"osl: create {sandbox.key}: EEXIST File exists"), line
+        assert "--force" in line  # what would replace it
+        assert res.out == ""
+    # the first sandbox, untouched: same namespace, its interface still configured in it
+    assert _ns_inode(sandbox.key) == inode and mounted(sandbox.key)
+    assert "UP" in link(sandbox.name, "eth0")["flags"]
+    assert "192.0.2.10/24" in addresses(sandbox.name, "eth0")
+    assert src not in link_names(None)
+
+
+@pytest.mark.kernel
+def test_create_force_replaces_a_sandbox_and_names_what_it_destroyed(
+    sandbox: Sb, veth: Callable
+) -> None:
+    first, _ = veth()
+    osl("add-interface", sandbox.name, first, "eth")
+    old = _ns_inode(sandbox.key)
+    res = osl("create", "--force", sandbox.name)
+    assert res.out.strip() == sandbox.key
+    assert res.err.strip() == (
+        f"osl: create: replaced sandbox {sandbox.key} (namespace inode {old}):"
+        " destroyed interfaces eth0"
+    )
+    new = _ns_inode(sandbox.key)
+    assert new != old and mounted(sandbox.key)
+    assert link_names(sandbox.name) == {"lo"}  # a fresh namespace on the same key
+    assert "UP" in link(sandbox.name, "lo")["flags"]
+
+    # --json: the replaced sandbox in the answer, and the counter starts again at eth0
+    second, _ = veth()
+    third, _ = veth()
+    osl("add-interface", sandbox.name, second, "eth")
+    osl("add-interface", sandbox.name, third, "eth")
+    res = osl("--json", "create", "--force", sandbox.name)
+    assert json.loads(res.out) == {
+        "key": sandbox.key,
+        "replaced": {"kind": "sandbox", "inode": new, "destroyed_interfaces": ["eth0", "eth1"]},
+    }
+    assert link_names(sandbox.name) == {"lo"}
+
+
+@pytest.mark.kernel
+def test_create_force_over_a_default_sandbox_destroys_nothing(
+    new_key: Callable[[str], str],
+) -> None:
+    key = new_key("cliforcedef")
+    osl("create", "--default", key)
+    ours = link_names(None)
+    res = osl("create", "--force", key)
+    assert "a key on this process's own namespace: nothing destroyed" in res.err
+    assert _ns_inode(key) != os.stat("/proc/self/ns/net").st_ino  # now a new namespace
+    assert link_names(None) == ours  # our own namespace and its links survive
+    osl("destroy", key)
+
+
+@pytest.mark.kernel
+def test_create_names_are_never_truncated(names: Callable[[str], str]) -> None:
+    # with 12-character keys, production-10 was production-1 and replaced it
+    short, long = names("production-1"), names("production-10")
+    assert osl("create", "production-1").out.strip() == short
+    assert osl("create", "production-10").out.strip() == long
+    assert _ns_inode(short) != _ns_inode(long)
+    assert {"production-1", "production-10"} <= {x["name"] for x in ipj(None, "netns", "list")}
+    assert {short, long} <= set(osl("list").out.splitlines())
+    osl("destroy", "production-10")
+    assert not os.path.lexists(long)
+    assert mounted(short) and link_names("production-1") == {"lo"}
+    osl("destroy", "production-1")
+    assert not os.path.lexists(short)
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("../x", "give an absolute path for a key elsewhere"),
+        ("a/b", "give an absolute path for a key elsewhere"),
+        ("./x", "give an absolute path for a key elsewhere"),
+        ("", "an empty name is not a file name in"),
+        (".", "'.' is not a file name in"),
+        ("..", "'..' is not a file name in"),
+        ("x" * 256, "longer than 255 bytes"),
+    ],
+    ids=["dotdot-x", "a-b", "dot-x", "empty", "dot", "dotdot", "256-bytes"],
+)
+def test_create_refuses_what_is_not_a_sandbox_name_and_makes_nothing(
+    tmp_path: Path, name: str, says: str
+) -> None:
+    keys, cwd = tmp_path / "keys", tmp_path / "cwd"
+    (cwd / "a").mkdir(parents=True)  # so that a cwd-relative a/b could be made
+    keys.mkdir()
+    try:
+        res = osl("create", name, cwd=cwd, env={"OSL_NETNS_DIR": str(keys)}, check=False)
+        assert res.rc == 2, res  # a usage error, like argparse's
+        assert "Traceback" not in res.err and res.out == ""
+        [line] = res.err.strip().splitlines()
+        assert line.startswith("osl: create: invalid sandbox name"), line
+        assert says in line, line
+        if says.startswith("give"):
+            assert f"a sandbox name is a file name in {keys};" in line
+        # nothing made anywhere: not in the key dir, not in or beside the cwd
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd", "keys"]
+        assert list(keys.iterdir()) == []
+        assert [p.name for p in cwd.iterdir()] == ["a"] and list((cwd / "a").iterdir()) == []
+    finally:
+        _unmount_under(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["show", "{k}"],
+        ["destroy", "{k}"],
+        ["add-interface", "{k}", "eth9", "eth"],
+        ["remove-interface", "{k}", "eth0"],
+        ["gateway", "{k}", "192.0.2.1"],
+        ["route", "add", "{k}", "203.0.113.0/24", "via", "192.0.2.1"],
+        ["neigh", "add", "{k}", "192.0.2.20", "02:42:c0:00:02:14"],
+        ["monitor", "{k}", "--timeout", "0.1"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_every_key_argument_is_a_name_or_an_absolute_path(tmp_path: Path, argv: list) -> None:
+    for bad in ("../x", "a/b"):
+        res = osl(*[a.format(k=bad) for a in argv], cwd=tmp_path, check=False)
+        assert res.rc == 2, res
+        [line] = res.err.strip().splitlines()
+        assert line.startswith(f"osl: {argv[0]}: invalid sandbox name {bad!r}:"), line
+        assert "give an absolute path for a key elsewhere" in line
+
+
+@pytest.mark.kernel
+def test_create_and_destroy_an_absolute_key_outside_the_key_dir(tmp_path: Path) -> None:
+    from osl import netns
+
+    (tmp_path / "keys").mkdir()
+    key = str(tmp_path / "keys" / "absolute")
+    try:
+        assert osl("create", key).out.strip() == key
+        assert mounted(key)
+        lo = json.loads(
+            subprocess.run(
+                ["nsenter", f"--net={key}", "ip", "-j", "link", "show", "lo"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )[0]
+        assert "UP" in lo["flags"]
+        assert json.loads(osl("--json", "show", key).out)["key"] == key
+        assert not os.path.lexists(os.path.join(netns.netns_dir(), "absolute"))
+        assert json.loads(osl("--json", "destroy", key).out) == {"destroyed": key}
+        assert not os.path.lexists(key) and not mounted(key)
+    finally:
+        _unmount_under(tmp_path)
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("force", [False, True], ids=["plain", "force"])
+@pytest.mark.parametrize("kind", ["file", "directory"])
+def test_create_over_what_is_not_a_sandbox_is_refused_and_keeps_it(
+    names: Callable[[str], str], kind: str, force: bool
+) -> None:
+    name = f"clinotsb-{kind}-{force:d}-{os.getpid()}"
+    key = names(name)
+    if kind == "file":
+        Path(key).write_text("keep me\n")
+    else:
+        os.mkdir(key)
+        Path(key, "inside").write_text("keep me\n")
+    argv = ["create", *(["--force"] if force else []), name]
+    line = one_error_line(osl(*argv, check=False))
+    assert line.startswith(f"osl: create {key}: EEXIST File exists: "), line
+    found = "is a file with content" if kind == "file" else "is a directory"
+    assert f"{key} {found}, not a sandbox key" in line, line
+    if force:
+        assert "--force replaces only a sandbox or an empty file" in line, line
+    # nothing removed, nothing mounted
+    assert not mounted(key)
+    kept = Path(key) if kind == "file" else Path(key, "inside")
+    assert kept.read_text() == "keep me\n"
+    if kind == "directory":
+        assert os.listdir(key) == ["inside"]
+
+
+@pytest.mark.kernel
+def test_create_over_an_empty_file_needs_force(names: Callable[[str], str]) -> None:
+    name = f"cliempty-{os.getpid()}"
+    key = names(name)
+    Path(key).touch()
+    line = one_error_line(osl("create", name, check=False))
+    assert line == (
+        f"osl: create {key}: EEXIST File exists: an empty file is there (--force takes it over)"
+    )
+    assert os.path.isfile(key) and os.path.getsize(key) == 0 and not mounted(key)
+    res = osl("--json", "create", "--force", name)
+    assert json.loads(res.out) == {
+        "key": key,
+        "replaced": {"kind": "empty file", "destroyed_interfaces": []},
+    }
+    assert res.err.strip() == f"osl: create: took over the empty file {key}"
+    assert mounted(key) and "UP" in link(name, "lo")["flags"]
+    osl("destroy", name)
+    assert not os.path.lexists(key)
 
 
 @pytest.mark.kernel
@@ -291,10 +566,11 @@ def test_add_interface_counter_survives_across_invocations(sandbox: Sb, veth: Ca
 def test_add_interface_bridge_and_master(sandbox: Sb, veth: Callable) -> None:
     src, _ = veth()
     assert osl("add-interface", sandbox.key, "clibr", "br", "--bridge").out.strip() == "br0"
-    assert osl("add-interface", sandbox.key, src, "eth", "--master", "clibr").out.strip() == "eth0"
+    # one counter per sandbox: br0, then eth1
+    assert osl("add-interface", sandbox.key, src, "eth", "--master", "clibr").out.strip() == "eth1"
     br0 = link(sandbox.name, "br0")
     assert br0["linkinfo"]["info_kind"] == "bridge"
-    assert link(sandbox.name, "eth0")["master"] == "br0"
+    assert link(sandbox.name, "eth1")["master"] == "br0"
 
 
 @pytest.mark.kernel
@@ -516,6 +792,24 @@ def test_destroy_removes_the_key_and_its_mount(sandbox: Sb) -> None:
     assert not mounted(sandbox.key)
     assert sandbox.key not in osl("list").out.splitlines()
     assert ip("-n", sandbox.name, "link", check=False).returncode != 0
+
+
+@pytest.mark.kernel
+def test_destroy_removes_an_empty_key_a_dead_create_left(names: Callable[[str], str]) -> None:
+    key = names("o-left")
+    Path(key).write_text("")
+    res = json.loads(osl("--json", "destroy", os.path.basename(key)).out)
+    assert res == {"destroyed": key, "was": "empty file"}
+    assert not os.path.lexists(key)
+
+
+@pytest.mark.kernel
+def test_destroy_refuses_a_file_with_content_and_keeps_it(names: Callable[[str], str]) -> None:
+    key = names("o-data")
+    Path(key).write_text("data")
+    r = osl("destroy", os.path.basename(key), check=False)
+    assert r.rc == 1 and "not a namespace file" in r.err
+    assert Path(key).read_text() == "data"
 
 
 @pytest.mark.kernel
