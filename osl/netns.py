@@ -136,6 +136,16 @@ def prepare_netns_dir(path: PathLike | None = None) -> str:
 # --- NetNS ------------------------------------------------------------------------------------
 
 
+def _nstype(fd: int) -> int | None:
+    """The CLONE_NEW* type of the namespace open as *fd*; None if it is no namespace file."""
+    try:
+        return fcntl.ioctl(fd, _NS_GET_NSTYPE)
+    except OSError as e:
+        if e.errno in (errno.ENOTTY, errno.EINVAL):
+            return None
+        raise
+
+
 class NetNS:
     """An open network namespace (an nsfs file descriptor this object owns)."""
 
@@ -143,12 +153,9 @@ class NetNS:
 
     def __init__(self, fd: int, path: str | None = None) -> None:
         """Take ownership of *fd*, which must refer to a network namespace."""
-        try:
-            nstype = fcntl.ioctl(fd, _NS_GET_NSTYPE)
-        except OSError as e:
-            if e.errno in (errno.ENOTTY, errno.EINVAL):
-                raise ValueError(f"{path or f'fd {fd}'} is not a namespace file") from None
-            raise
+        nstype = _nstype(fd)
+        if nstype is None:
+            raise ValueError(f"{path or f'fd {fd}'} is not a namespace file")
         if nstype != _sys.CLONE_NEWNET:
             raise ValueError(f"{path or f'fd {fd}'} is not a network namespace")
         st = os.fstat(fd)
@@ -478,11 +485,11 @@ def key_state(key: PathLike) -> str:
     except FileNotFoundError:
         return "missing"
     try:
-        try:
-            NetNS(os.dup(fd), k).close()
+        nstype = _nstype(fd)
+        if nstype == _sys.CLONE_NEWNET:
             return "netns"
-        except ValueError:
-            pass
+        if nstype is not None:
+            raise ValueError(f"{k} is a namespace of another kind than network")
         if os.fstat(fd).st_size:
             raise ValueError(f"{k} is a file with content, not a sandbox key")
     finally:

@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -233,3 +233,30 @@ def _thread_namespace_unchanged(request: pytest.FixtureRequest) -> Iterator[None
     before = thread_netns_inode()
     yield
     assert thread_netns_inode() == before, "test left the main thread in another namespace"
+
+
+# --- links and sandboxes that kernel tests make (tests/oracles.py) ------------------------------
+
+
+@pytest.fixture
+def host(kernel: None) -> Iterator[Any]:
+    """Links a test makes in the host (the suite's namespace); deleted afterwards."""
+    from oracles import Host
+
+    h = Host()
+    yield h
+    h.cleanup()
+
+
+@pytest.fixture
+def sandboxes(new_key: Callable[[str], str]) -> Iterator[Any]:
+    """Sandboxes a test makes; destroyed afterwards, also when the test failed."""
+    from oracles import Sandboxes
+
+    import osl
+
+    s = Sandboxes(new_key)
+    yield s
+    for sb in reversed(s.made):
+        sb.destroy()
+    osl.gc()
