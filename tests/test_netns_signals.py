@@ -202,17 +202,17 @@ def loop():
             state["interrupts"] += 1
 
 
+import signal
+
 print("ready", flush=True)
 while True:
     try:
         loop()
         check()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the storm's last drops hit nothing
         break
     except KeyboardInterrupt:
         state["interrupts"] += 1
-import signal
-
-signal.signal(signal.SIGINT, signal.SIG_IGN)
 print(json.dumps(state), flush=True)
 """
 
