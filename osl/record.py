@@ -13,6 +13,7 @@ write to: they are untrusted input, and :func:`parse` refuses what is not well f
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from typing import Any, NamedTuple
@@ -55,6 +56,28 @@ class Record(NamedTuple):
     def doing(self, op: str, **fields: Any) -> Record:
         """This record with a change in progress by this process."""
         return self._replace(op=op, pid=os.getpid(), **fields)
+
+
+#: a link osl creates is born under ``osl~<pid in hex>-<number>``: its name is its record
+#: until its alias can be written (the kernel applies no alias at creation)
+MAKING = "osl~"
+_made = itertools.count()
+
+
+def making_name() -> str:
+    """The name a link is created under by this process."""
+    return f"{MAKING}{os.getpid():x}-{next(_made) % 1000}"
+
+
+def maker(name: str | None) -> int | None:
+    """The process that is creating a link so named, or None for any other name."""
+    if not name or not name.startswith(MAKING):
+        return None
+    pid, sep, seq = name[len(MAKING) :].partition("-")
+    try:
+        return int(pid, 16) if sep and seq.isdigit() else None
+    except ValueError:
+        return None
 
 
 def is_ours(alias: str | None) -> bool:

@@ -421,16 +421,23 @@ class Sandbox:
         rt = self._client
         record = None if self._is_default else iface._record()
         moved = created = False
+        made = iface.src_name
         intent = None
         index = None
         try:
             if iface.bridge:
+                if _has(rt, iface.src_name):  # as the original, which creates it so named
+                    raise NetlinkError(
+                        errno.EEXIST,
+                        f"{what}: create bridge: the sandbox has an interface of that name",
+                    )
+                # The kernel ignores IFLA_IFALIAS when it creates a link (it applies it only
+                # in do_setlink): born under a name that says who makes it, the bridge gets
+                # its record together with its final name.
+                made = iface.src_name if record is None else _record.making_name()
                 if record is not None:
                     intent = record.doing(ADDING, n=n)
-                alias = None if intent is None else intent.alias()
-                rt.request(
-                    R.new_link(iface.src_name, "bridge", alias=alias), f"{what}: create bridge"
-                )
+                rt.request(R.new_link(made, "bridge"), f"{what}: create bridge")
                 created = True
             elif not self._is_default:
                 host = self._host_rt()
@@ -446,7 +453,7 @@ class Sandbox:
                     f"{what}: move into the sandbox",
                 )
                 moved = True
-            link = rt.link(iface.src_name, f"{what}: find it in the sandbox")
+            link = rt.link(made if created else iface.src_name, f"{what}: find it in the sandbox")
             index = link.index
             if self._is_default:
                 intent = Record(
@@ -455,7 +462,7 @@ class Sandbox:
                     mac0=link.get("address") if iface.mac_address else None,
                     up0=bool(link.ifi_flags & C.IFF_UP),
                 )
-            steps = self._configure(iface, index, n)
+            steps = self._configure(iface, index, n, intent if created else None)
             results = rt.batch([msg for _, msg in steps], stop_on_error=True)
             for (step, _), result in zip(steps, results):
                 if isinstance(result, NetlinkError):
@@ -478,7 +485,7 @@ class Sandbox:
                 added = (iface.address, iface.address_ipv6, *iface.link_local_addresses)
                 self._undo_add(
                     index,
-                    iface.src_name,
+                    made,
                     intent,
                     created=created,
                     moved=moved,
@@ -486,9 +493,12 @@ class Sandbox:
                 )
             raise
 
-    def _configure(self, iface: Interface, index: int, n: int | None) -> list:
+    def _configure(
+        self, iface: Interface, index: int, n: int | None, intent: Record | None = None
+    ) -> list:
         """The requests that set an interface up in the sandbox, in order, with step names
-        (the master and the record follow once they all went through)."""
+        (the master and the record follow once they all went through). ``intent``: the
+        record to write with the rename (a created link, which has none yet)."""
         proto = RTPROT_OSL
         steps: list = []
         if n is not None:  # in the datagram that renames: the two happen together or not
@@ -499,7 +509,12 @@ class Sandbox:
         steps.append(
             (
                 f"rename to {iface.dst_name}",
-                R.set_link(index, name=iface.dst_name, address=iface.mac_address),
+                R.set_link(
+                    index,
+                    name=iface.dst_name,
+                    address=iface.mac_address,
+                    alias=None if intent is None else intent.alias(),
+                ),
             )
         )
         for label, addr, nodad in (
@@ -992,6 +1007,19 @@ def _settle(sb: Sandbox, link: Any, rec: Record) -> None:
         sb._problem(f"{what}: {e}")
 
 
+def _drop_unborn(sb: Sandbox, link: Any) -> None:
+    """Delete a bridge a dead process created and never got to name and record."""
+    info = link.get("linkinfo")
+    name = link.get("ifname")
+    if info is None or info.get("kind") != "bridge":
+        sb._problem(f"{name}: named as osl names a link it creates, but not a bridge; kept")
+        return
+    try:
+        sb._client.request(R.del_link(link.index), f"delete {name}, left by a dead process")
+    except NetlinkError as e:
+        sb._problem(str(e))
+
+
 def _restore(sb: Sandbox) -> None:
     rt = sb._client
     by_index: dict[int, Interface] = {}
@@ -1001,6 +1029,10 @@ def _restore(sb: Sandbox) -> None:
         if link.ifi_flags & C.IFF_LOOPBACK:
             lo_down = not link.ifi_flags & C.IFF_UP
         alias = link.get("ifalias")
+        maker = _record.maker(name)
+        if maker is not None and not _record.alive(maker) and not _record.is_ours(alias):
+            _drop_unborn(sb, link)
+            continue
         if not _record.is_ours(alias):
             continue
         if link.ifi_flags & C.IFF_LOOPBACK:
