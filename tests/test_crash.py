@@ -71,12 +71,14 @@ elif op == "remove":
     next(i for i in sb.interfaces if i.src_name == "o-cc").remove()
 elif op == "create":
     osl.new_sandbox(key2).close()
+elif op == "external":
+    osl.sandbox_for_external_key(key, key2).close()
 elif op == "destroy":
     osl.open_sandbox(key).destroy()
 print("done", time.monotonic() - start, steps, flush=True)
 """
 
-OPS = ["add", "add-bridge", "remove", "create", "destroy"]
+OPS = ["add", "add-bridge", "remove", "create", "external", "destroy"]
 
 
 def _del(*names: str) -> None:
@@ -238,12 +240,12 @@ def test_killed_after_each_step_the_change_is_done_or_undone(bench: Bench, op: s
     assert seen["undone"] and seen["done"], seen  # both outcomes were reached
 
 
-def test_killed_at_random_moments_200_times_nothing_is_unrecoverable(bench: Bench) -> None:
+def test_killed_at_204_random_moments_nothing_is_unrecoverable(bench: Bench) -> None:
     rng = random.Random(16)
     outcomes = {op: _outcomes(bench, op) for op in OPS}
     bad = []
     seen = {op: {"undone": 0, "done": 0} for op in OPS}
-    for trial in range(200):
+    for trial in range(204):  # 34 of each
         op = OPS[trial % len(OPS)]
         before, after, seconds, _ = outcomes[op]
         bench.op = op
@@ -254,7 +256,7 @@ def test_killed_at_random_moments_200_times_nothing_is_unrecoverable(bench: Benc
             seen[op]["done"] += 1
         else:
             bad.append((trial, op, state))
-    print("outcomes of 200 random kills:", seen)
+    print("outcomes of 204 random kills:", seen)
     assert bad == []
     for op in OPS:  # the kills landed before, inside and after the change
         assert seen[op]["undone"] and seen[op]["done"], seen
