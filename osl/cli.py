@@ -8,6 +8,7 @@ import errno
 import json
 import os
 import sys
+import warnings
 from typing import Any, Callable
 
 EXIT_ERROR = 1
@@ -518,8 +519,14 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _warning_line(message: Any, category: Any, *_: Any, **__: Any) -> str:
+    return f"osl: warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if not args.debug:  # e.g. a malformed record skipped: one line, no source location
+        warnings.formatwarning = _warning_line
     try:
         return args.fn(args)
     except KeyboardInterrupt:

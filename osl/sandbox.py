@@ -5,8 +5,9 @@ The Python counterpart of libnetwork's ``osl`` package. Each sandbox keeps one n
 opened inside its namespace (and one in the host's), so its operations need no ``setns``.
 What a sandbox set up is recorded in the kernel itself, so ``open_sandbox(key)`` can rebuild
 it in a later process: each interface's alias holds its host-side name, bridge flag and
-master; ``lo``'s alias the name counters; addresses, routes and neighbor entries carry the
-protocol number ``RTPROT_OSL``.
+master; ``lo``'s alias the name counter; addresses, routes and neighbor entries carry the
+protocol number ``RTPROT_OSL``. The record also holds the intent of a change in progress, so
+that a later process finishes or undoes what a dead one left (``osl/record.py``).
 """
 
 from __future__ import annotations
@@ -416,7 +417,7 @@ class Sandbox:
         """Move (or create) and configure; undo everything on failure. Returns the index.
 
         The record goes in first, in the request that moves or creates the link: from then
-        on a later process can tell what this call was doing (``_recover``)."""
+        on a later process can tell what this call was doing (``open_sandbox``)."""
         what = f"add interface {iface.src_name} as {iface.dst_name}"
         rt = self._client
         record = None if self._is_default else iface._record()
@@ -981,8 +982,11 @@ def _recover_host(host: Client) -> None:
         if rec.op is None or _record.alive(rec.pid):
             continue
         name = link.get("ifname")
-        rename = rec.src if name != rec.src and not _has(host, rec.src) else None
-        host.request(R.set_link(link.index, name=rename, alias=""), f"gc: finish removing {name}")
+        try:
+            rename = rec.src if name != rec.src and not _has(host, rec.src) else None
+            host.request(R.set_link(link.index, name=rename, alias=""), f"finish removing {name}")
+        except NetlinkError as e:  # the others are still worth settling
+            warnings.warn(f"gc: {e}", RecordWarning, 3)
 
 
 def _settle(sb: Sandbox, link: Any, rec: Record) -> None:
