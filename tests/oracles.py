@@ -65,12 +65,18 @@ def fdb_in(sb: Sandbox, dev: str) -> list[dict]:
     return json.loads(out or "[]")
 
 
-def sandbox_state(sb: Sandbox) -> dict:
-    """What iproute2 sees in the sandbox: links (name, alias, master, up), addresses that are
-    not automatic IPv6 link-local ones, routes of every table, neighbor entries."""
-    ns = ns_of(sb)
+def ns_state(ns: str, mac: Callable[[Any], Any] = lambda address: None) -> dict:
+    """What iproute2 sees in namespace ``ns``: links (name, alias, master, up, and what
+    ``mac`` makes of the MAC: by default nothing), addresses that are not automatic IPv6
+    link-local ones, routes of every table, neighbor entries."""
     links = sorted(
-        (lk["ifname"], lk.get("ifalias"), lk.get("master"), "UP" in lk["flags"])
+        (
+            lk["ifname"],
+            lk.get("ifalias"),
+            lk.get("master"),
+            "UP" in lk["flags"],
+            mac(lk.get("address")),
+        )
         for lk in ip_json("-n", ns, "link")
     )
     addrs = sorted(
@@ -80,7 +86,7 @@ def sandbox_state(sb: Sandbox) -> dict:
         if not (a["family"] == "inet6" and a.get("scope") == "link")
     )
     routes = sorted(
-        (r.get("dst"), r.get("gateway"), r.get("dev"), r.get("table"), r.get("protocol"))
+        tuple(str(r.get(f)) for f in ("type", "dst", "gateway", "dev", "table", "protocol"))
         for family in ("-4", "-6")
         for r in ip_json(family, "-n", ns, "route", "show", "table", "all")
         if not (r.get("dst", "").startswith(("fe80::", "ff00::")))
@@ -89,6 +95,11 @@ def sandbox_state(sb: Sandbox) -> dict:
         (n.get("dst"), n.get("dev"), n.get("lladdr")) for n in ip_json("-n", ns, "neigh")
     )
     return {"links": links, "addrs": addrs, "routes": routes, "neighbors": neighs}
+
+
+def sandbox_state(sb: Sandbox) -> dict:
+    """:func:`ns_state` of the sandbox's namespace."""
+    return ns_state(ns_of(sb))
 
 
 def fd_count() -> int:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from oracles import MAC, ip_json, run
+from oracles import MAC, ip_json, ns_state, run
 
 import osl
 from osl import netns
@@ -130,7 +130,7 @@ class Bench:
                 kind = f"bad: {e}"
             out[os.path.basename(key)] = kind
             if kind == "netns":
-                out[f"{os.path.basename(key)} links"] = _ns_state(os.path.basename(key), label)
+                out[f"{os.path.basename(key)} links"] = ns_state(os.path.basename(key), label)
         out["host"] = sorted(
             (lk["ifname"], lk.get("ifalias"), "UP" in lk["flags"], label(lk.get("address")))
             for lk in ip_json("link")
@@ -153,32 +153,6 @@ class Bench:
             if os.path.lexists(key) and netns.key_state(key) == "netns":
                 osl.open_sandbox(key).close()
         osl.gc()
-
-
-def _ns_state(ns: str, label: object) -> dict:
-    links = sorted(
-        (
-            lk["ifname"],
-            lk.get("ifalias"),
-            lk.get("master"),
-            "UP" in lk["flags"],
-            label(lk.get("address")),
-        )
-        for lk in ip_json("-n", ns, "link")
-    )
-    addrs = sorted(
-        (lk["ifname"], a["local"], a["prefixlen"])
-        for lk in ip_json("-n", ns, "addr")
-        for a in lk.get("addr_info", [])
-        if not (a["family"] == "inet6" and a.get("scope") == "link")
-    )
-    routes = sorted(
-        tuple(str(r.get(f)) for f in ("type", "dst", "gateway", "dev", "table"))
-        for family in ("-4", "-6")
-        for r in ip_json(family, "-n", ns, "route", "show", "table", "all")
-        if not r.get("dst", "").startswith(("fe80", "ff00"))
-    )
-    return {"links": links, "addrs": addrs, "routes": routes}
 
 
 @pytest.fixture

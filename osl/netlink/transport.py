@@ -498,8 +498,6 @@ class Transport:
     ) -> None:
         """Read the error reports of requests i..end-1 into ``errors``, up to the last one's
         ack."""
-        first = self._chunk_first
-        last = first + end - 1 - i
         self._deadline = None
         while True:
             try:
@@ -510,36 +508,44 @@ class Transport:
                     return
                 what = f"batch: ack of requests {i}..{end - 1} of {len(msgs)}"
                 raise self._no_answer(e.code, what, msgs[end - 1]) from None
-            for start, stop, t, fl, s, pid in frames(data):
-                if not first <= s <= last or t != C.NLMSG_ERROR:
-                    self.dropped += 1
-                    continue
-                reply = decode_frame(data, start, stop, t, fl, s, pid)
-                j = i + s - first
-                if reply.error:
-                    errors[j] = error_from(reply, msgs[j], describe(msgs[j]))
-                if s == last:
-                    return
+            if self._file_reports(data, msgs, i, end, errors):
+                return
+
+    def _file_reports(
+        self,
+        data: bytes,
+        msgs: Sequence[Message],
+        i: int,
+        end: int,
+        errors: dict[int, NetlinkError],
+    ) -> bool:
+        """File the error reports ``data`` holds for requests i..end-1 (the datagram sent
+        last) in ``errors``; whether the last request's answer is among them."""
+        first = self._chunk_first
+        last = first + end - 1 - i
+        answered = False
+        for start, stop, t, fl, s, pid in frames(data):
+            if not first <= s <= last or t != C.NLMSG_ERROR:
+                self.dropped += 1
+                continue
+            reply = decode_frame(data, start, stop, t, fl, s, pid)
+            j = i + s - first
+            if reply.error:
+                errors[j] = error_from(reply, msgs[j], describe(msgs[j]))
+            if s == last:
+                answered = True
+        return answered
 
     def _overran_chunk(
         self, msgs: Sequence[Message], i: int, end: int, errors: dict[int, NetlinkError]
     ) -> None:
         """The results of requests i..end-1 after an overrun: the reports still queued are
         read, and every request neither reported failed nor acked gets an ENOBUFS error."""
-        first = self._chunk_first
-        last = first + end - 1 - i
-        acked = False
+        answered = False
         for data in self._drain():
-            for start, stop, t, fl, s, pid in frames(data):
-                if not first <= s <= last or t != C.NLMSG_ERROR:
-                    self.dropped += 1
-                    continue
-                reply = decode_frame(data, start, stop, t, fl, s, pid)
-                j = i + s - first
-                if reply.error:
-                    errors[j] = error_from(reply, msgs[j], describe(msgs[j]))
-                elif s == last:
-                    acked = True  # the last one asked for its ack: it was applied
+            answered |= self._file_reports(data, msgs, i, end, errors)
+        # the last one asked for its ack: if that came, it was applied
+        acked = answered and end - 1 not in errors
         for j in range(i, end - 1 if acked else end):
             if j not in errors:
                 errors[j] = NetlinkError(_errno.ENOBUFS, describe(msgs[j]), _UNKNOWN, msgs[j])
