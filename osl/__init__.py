@@ -26,7 +26,7 @@ _LAZY = {
     "prepare_netns_dir": "osl.netns",
     "remove_netns": "osl.netns",
     "native_mode": "osl._sys",
-    "NetlinkError": "osl.netlink.transport",
+    "NetlinkError": "osl.netlink.errors",
     "Sandbox": "osl.sandbox",
     "Interface": "osl.sandbox",
     "StaticRoute": "osl.sandbox",
@@ -37,7 +37,7 @@ _LAZY = {
     "new_sandbox": "osl.sandbox",
     "open_sandbox": "osl.sandbox",
     "sandbox_for_external_key": "osl.sandbox",
-    "init_os_context": "osl.sandbox",
+    "init_os_context": "osl.netns",
 }
 
 __all__ = [

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import osl
 
 
@@ -20,6 +22,24 @@ def test_import_osl_loads_no_submodule_and_no_cffi() -> None:
         "print(sorted(m for m in sys.modules if m.startswith(('osl.', 'cffi', '_cffi'))))"
     )
     assert out == "[]"
+
+
+@pytest.mark.parametrize("module", ["osl.netlink", "osl.netlink.attrs", "osl.netlink.message"])
+def test_the_codec_imports_without_the_socket_layer(module: str) -> None:
+    out = _run(
+        f"import sys, {module}; "
+        "print(sorted(m for m in sys.modules if m in ('socket', 'select', 'selectors') "
+        "or m.startswith(('osl.netlink.transport', 'osl.netlink.client', 'osl.netns'))))"
+    )
+    assert out == "[]"
+
+
+def test_the_socket_layer_loads_on_first_use() -> None:
+    from osl import netlink
+
+    assert netlink.Client.__module__ == "osl.netlink.client"
+    assert netlink.requests.__name__ == "osl.netlink.requests"
+    assert netlink.NetlinkError is osl.NetlinkError  # osl.netlink.errors: no socket needed
 
 
 def test_names_resolve_lazily_to_their_modules() -> None:

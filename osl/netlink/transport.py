@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Union
 
 from . import consts as C
-from .errors import DecodeError
+from .errors import DecodeError, DumpInterrupted, NetlinkError
 from .message import (
     NLMSG_HDRLEN,
     REGISTRY,
@@ -60,44 +60,6 @@ DEFAULT_TIMEOUT = 30.0  # seconds a call waits for its answer; None: forever
 _OVERRUN = "the receive buffer overran: replies to this request may have been lost"
 _UNKNOWN = _OVERRUN + "; it may or may not have been applied"
 _DUMP_OVERRUN = "the receive buffer overran: part of the dump may have been lost"
-
-
-class NetlinkError(OSError):
-    """The kernel refused a request: ``errno`` set, the kernel's extended-ACK text in
-    ``kernel_message`` (and in the message), ``offset`` of the offending attribute in the
-    request when the kernel names one, and ``request`` (the message that was refused)."""
-
-    def __init__(
-        self,
-        code: int,
-        what: str,
-        kernel_message: str | None = None,
-        request: Message | None = None,
-        offset: int | None = None,
-        attribute: str | None = None,
-    ):
-        text = os.strerror(code)
-        detail = f"{what}: {text}"
-        if kernel_message:
-            detail += f" ({kernel_message})"
-        if attribute:
-            detail += f" [attribute {attribute}]"
-        super().__init__(code, detail)
-        self.kernel_message = kernel_message
-        self.request = request
-        self.offset = offset
-        self.attribute = attribute
-        self.what = what
-
-    def during(self, what: str) -> NetlinkError:
-        """The same refusal, said of ``what`` (the step a caller was taking)."""
-        return type(self)(
-            self.errno, what, self.kernel_message, self.request, self.offset, self.attribute
-        )
-
-
-class DumpInterrupted(NetlinkError):
-    """A dump stayed inconsistent (NLM_F_DUMP_INTR) through every retry."""
 
 
 NOT_SENT = object()  # a batch result: the request was never sent (stop at first error)
@@ -211,9 +173,17 @@ class Transport:
     foreign datagrams cannot extend the wait, each wait only gets what is left.
     """
 
-    def __init__(self, netns: NetnsSpec = None, *, timeout: float | None = DEFAULT_TIMEOUT):
+    def __init__(
+        self,
+        netns: NetnsSpec = None,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        sock: Any = None,
+    ):
+        """``sock``: talk to this socket-like object instead of a new NETLINK_ROUTE socket
+        in ``netns`` (``osl.netlink.testing.FakeKernel`` is one, for tests)."""
         self.timeout = _check_timeout(timeout)
-        self._sock = _open_in(netns)
+        self._sock = _open_in(netns) if sock is None else sock
         # Non-blocking: the kernel answers inside sendmsg (and queues a dump's next datagram
         # inside recvmsg), so a recv almost never has to wait, and only one that would is
         # given a poll with the call's deadline.
