@@ -43,8 +43,14 @@ class Client(Transport):
     """Operations on one namespace's links, addresses, routes and neighbors. ``timeout``:
     the seconds a call waits for the kernel's answer (None: forever), see ``Transport``."""
 
-    def __init__(self, netns: NetnsSpec = None, *, timeout: float | None = DEFAULT_TIMEOUT):
-        super().__init__(netns, timeout=timeout)
+    def __init__(
+        self,
+        netns: NetnsSpec = None,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        sock: Any = None,
+    ):
+        super().__init__(netns, timeout=timeout, sock=sock)
 
     # links ---------------------------------------------------------------------
     def index(self, link: Link, what: str | None = None) -> int:
