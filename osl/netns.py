@@ -34,6 +34,7 @@ __all__ = [
     "create_netns",
     "gc",
     "generate_key",
+    "init_os_context",
     "key_state",
     "netns_dir",
     "pending_removals",
@@ -345,6 +346,57 @@ def _restore(origin: int) -> None:
         f"could not return thread {threading.current_thread().name!r} to its network "
         f"namespace (inode {want}): {cause or f'still in inode {now}'}"
     ) from cause
+
+
+# --- the process's first namespace -----------------------------------------------------------
+
+
+class _OSContext:
+    """The calling thread in the process's first network namespace until undone."""
+
+    def __init__(self) -> None:
+        self._cm = _init_ns().entered()
+        self._cm.__enter__()
+        self._done = False
+
+    def __call__(self) -> None:
+        if not self._done:
+            self._done = True
+            self._cm.__exit__(None, None, None)
+
+    def __enter__(self) -> _OSContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self()
+
+
+_init_ns_handle: NetNS | None = None
+_init_lock = threading.Lock()
+
+
+def _init_ns() -> NetNS:
+    global _init_ns_handle
+    with _init_lock:
+        if _init_ns_handle is None:
+            pid = os.getpid()  # the main thread's task id is the pid
+            _init_ns_handle = NetNS.open(f"/proc/{pid}/task/{pid}/ns/net")
+        return _init_ns_handle
+
+
+# Taken when the module is loaded, as libnetwork does at init: taken at the first
+# init_os_context() instead, it would be whatever namespace the main thread is in by then
+# (inside a sandbox, within invoke()) and stay that for the life of the process.
+try:
+    _init_ns()
+except OSError:  # pragma: no cover - no /proc: taken at the first use instead
+    pass
+
+
+def init_os_context() -> _OSContext:
+    """Put the calling thread in the process's first network namespace; undo by calling the
+    result, or use it as a context manager (libnetwork's ``InitOSContext``)."""
+    return _OSContext()
 
 
 # --- holding off signals while a thread switches -----------------------------------------------

@@ -53,6 +53,7 @@ NEXTHOP, CONNECTED = 0, 1
 _T = TypeVar("_T")
 
 generate_key = _netns.generate_key
+init_os_context = _netns.init_os_context
 Address = Union[IPv4Address, IPv6Address]
 
 
@@ -210,54 +211,6 @@ class Interface:
             f"<Interface {self.src_name}->{self.dst_name} address={self.address} "
             f"address_ipv6={self.address_ipv6} bridge={self.bridge} master={self.master}>"
         )
-
-
-class _OSContext:
-    """The calling thread in the process's first network namespace until undone."""
-
-    def __init__(self) -> None:
-        self._cm = _init_ns().entered()
-        self._cm.__enter__()
-        self._done = False
-
-    def __call__(self) -> None:
-        if not self._done:
-            self._done = True
-            self._cm.__exit__(None, None, None)
-
-    def __enter__(self) -> _OSContext:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self()
-
-
-_init_ns_handle: _netns.NetNS | None = None
-_init_lock = threading.Lock()
-
-
-def _init_ns() -> _netns.NetNS:
-    global _init_ns_handle
-    with _init_lock:
-        if _init_ns_handle is None:
-            pid = os.getpid()  # the main thread's task id is the pid
-            _init_ns_handle = _netns.NetNS.open(f"/proc/{pid}/task/{pid}/ns/net")
-        return _init_ns_handle
-
-
-# Taken when the module is loaded, as libnetwork does at init: taken at the first
-# init_os_context() instead, it would be whatever namespace the main thread is in by then
-# (inside a sandbox, within invoke()) and stay that for the life of the process.
-try:
-    _init_ns()
-except OSError:  # pragma: no cover - no /proc: taken at the first use instead
-    pass
-
-
-def init_os_context() -> _OSContext:
-    """Put the calling thread in the process's first network namespace; undo by calling the
-    result, or use it as a context manager (libnetwork's ``InitOSContext``)."""
-    return _OSContext()
 
 
 class Sandbox:
