@@ -16,12 +16,17 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from collections.abc import Iterable
+from ipaddress import ip_interface, ip_network
 from typing import Any, NamedTuple
 
+from osl.netlink import consts as C
 from osl.netlink import requests as R
 from osl.netlink.attrs import parse_lladdr
 
 TAG = "osl"
+#: rtm_protocol / IFA_PROTO / NDA_PROTOCOL of what a sandbox installs (an unassigned number)
+RTPROT_OSL = 0xDC
 #: the longest alias the kernel keeps (IFALIASZ - 1)
 ALIAS_MAX = 255
 
@@ -175,3 +180,123 @@ def alive(pid: int) -> bool:
     except PermissionError:  # pragma: no cover - there, but not ours to signal
         return True
     return True
+
+
+# --- reading the record back ----------------------------------------------------------------
+
+
+class Recorded(NamedTuple):
+    """An interface whose record says it is all set up."""
+
+    index: int
+    name: str
+    record: Record
+    mac: str | None
+
+
+class LinkScan(NamedTuple):
+    """What a sandbox's links say: its interfaces, its name counter, what dead processes
+    left half done (``unsettled``: links with their records; ``unborn``: links created and
+    never named), whether ``lo`` is down, and what could not be read (as sentences)."""
+
+    recorded: list
+    counter: int | None
+    unsettled: list
+    unborn: list
+    lo_down: bool
+    problems: list
+
+
+def scan_links(links: Iterable[Any]) -> LinkScan:
+    """Read the records in a dump of a sandbox's links (RTM_NEWLINK messages)."""
+    recorded: list[Recorded] = []
+    counter = None
+    unsettled: list = []
+    unborn: list = []
+    lo_down = False
+    problems: list[str] = []
+    for link in links:
+        name = link.get("ifname")
+        loopback = bool(link.ifi_flags & C.IFF_LOOPBACK)
+        if loopback:
+            lo_down = not link.ifi_flags & C.IFF_UP
+        alias = link.get("ifalias")
+        pid = maker(name)
+        if pid is not None and not alive(pid) and not is_ours(alias):
+            unborn.append(link)
+            continue
+        if not is_ours(alias):
+            continue
+        if loopback:
+            try:
+                counter = parse_counter(alias)
+            except ValueError as e:
+                problems.append(
+                    f"{name}: the name counter is malformed ({e}); names in use skipped"
+                )
+            continue
+        try:
+            rec = parse(alias)
+        except ValueError as e:
+            problems.append(f"{name}: a malformed record was skipped ({e})")
+            continue
+        if rec.op is not None:
+            if alive(rec.pid):
+                problems.append(f"{name}: process {rec.pid} is changing it; left as it is")
+            else:
+                unsettled.append((link, rec))
+        elif any(r.record.src == rec.src for r in recorded):
+            problems.append(f"{name}: another interface's record names {rec.src} too; skipped")
+        else:
+            recorded.append(Recorded(link.index, name, rec, link.get("address")))
+    return LinkScan(recorded, counter, unsettled, unborn, lo_down, problems)
+
+
+class Config(NamedTuple):
+    """What the sandbox installed (protocol ``RTPROT_OSL``) on the interfaces given:
+    addresses and link routes by interface index, in the kernel's order; gateways and
+    static routes as (destination network, gateway, oif); neighbor entries as
+    (ip, mac, index, family: 0, or AF_BRIDGE for a forwarding entry)."""
+
+    addresses: dict
+    routes: dict
+    gateways: list
+    static: list
+    neighbors: list
+
+
+def read_config(rt: Any, indexes: Iterable[int]) -> Config:
+    """Dump ``rt``'s addresses, main-table routes and neighbor entries; keep what the
+    sandbox put on the interfaces of ``indexes``."""
+    wanted = set(indexes)
+    addresses: dict[int, list] = {}
+    routes: dict[int, list] = {}
+    gateways: list = []
+    static: list = []
+    neighbors: list = []
+    for addr in rt.addresses():
+        if addr.index in wanted and addr.get("proto") == RTPROT_OSL:
+            ip = ip_interface(f"{addr.get('address')}/{addr.prefixlen}")
+            addresses.setdefault(addr.index, []).append(ip)
+    for route in rt.routes(table=C.RT_TABLE_MAIN):
+        if route.protocol != RTPROT_OSL:
+            continue
+        dst, gw, oif = route.get("dst"), route.get("gateway"), route.get("oif")
+        if route.dst_len == 0 and gw is not None:
+            gateways.append((gw, oif))
+        elif gw is not None:
+            static.append((ip_network(f"{dst}/{route.dst_len}"), gw, oif))
+        elif oif in wanted and dst is not None:
+            routes.setdefault(oif, []).append(ip_network(f"{dst}/{route.dst_len}"))
+    # an AF_UNSPEC dump leaves out the bridge family's forwarding entries: ask for both
+    for nh in [*rt.neighbors(), *rt.neighbors(family=C.AF_BRIDGE)]:
+        if nh.index not in wanted or nh.get("dst") is None:
+            continue
+        if nh.family == C.AF_BRIDGE:
+            # Forwarding entries carry no protocol mark. The kernel makes none with a remote
+            # IP (NDA_DST) and the permanent state on its own: those are add_neighbor's.
+            if nh.state & C.NUD_PERMANENT and nh.ndm_flags & C.NTF_SELF:
+                neighbors.append((nh.get("dst"), nh.get("lladdr"), nh.index, C.AF_BRIDGE))
+        elif nh.get("protocol") == RTPROT_OSL:
+            neighbors.append((nh.get("dst"), nh.get("lladdr"), nh.index, 0))
+    return Config(addresses, routes, gateways, static, neighbors)

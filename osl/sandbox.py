@@ -35,6 +35,7 @@ __all__ = [
     "RTPROT_OSL",
     "Interface",
     "InterfaceStatistics",
+    "Neighbor",
     "RecordWarning",
     "Sandbox",
     "StaticRoute",
@@ -46,8 +47,7 @@ __all__ = [
     "sandbox_for_external_key",
 ]
 
-#: rtm_protocol / IFA_PROTO / NDA_PROTOCOL of what a sandbox installs (an unassigned number)
-RTPROT_OSL = 0xDC
+RTPROT_OSL = _record.RTPROT_OSL
 #: libnetwork's types.StaticRoute route types
 NEXTHOP, CONNECTED = 0, 1
 _T = TypeVar("_T")
@@ -112,7 +112,10 @@ class StaticRoute:
         return f"StaticRoute('{self.destination}'{via}{kind})"
 
 
-class _Neighbor(NamedTuple):
+class Neighbor(NamedTuple):
+    """A neighbor entry a sandbox added: ``link_name`` is its interface's ``src_name``,
+    ``family`` 0 (ARP/NDP) or ``AF_BRIDGE`` (a forwarding entry)."""
+
     ip: Address
     mac: str
     link_name: str | None
@@ -234,7 +237,7 @@ class Sandbox:
         self._gateway: Address | None = None
         self._gateway6: Address | None = None
         self._static_routes: list[StaticRoute] = []
-        self._neighbors: list[_Neighbor] = []
+        self._neighbors: list[Neighbor] = []
         #: the number the next interface's name ends in, one counter for every prefix
         self._next = 0
         self._lo_index: int | None = None
@@ -270,7 +273,7 @@ class Sandbox:
             return list(self._static_routes)
 
     @property
-    def neighbors(self) -> list[tuple]:
+    def neighbors(self) -> list[Neighbor]:
         with self._lock:
             return list(self._neighbors)
 
@@ -702,7 +705,7 @@ class Sandbox:
             self._route_oif.pop(route, None)
 
     # neighbors ----------------------------------------------------------------------------
-    def _find_neighbor(self, ip: Address, mac: str | None) -> _Neighbor | None:
+    def _find_neighbor(self, ip: Address, mac: str | None) -> Neighbor | None:
         for nh in self._neighbors:
             if nh.ip == ip and (mac is None or nh.mac == mac):
                 return nh
@@ -739,7 +742,7 @@ class Sandbox:
                 protocol=None if bridge else RTPROT_OSL,
             )
             self._client.request(msg, f"add neighbor {ip} {mac}")
-            self._neighbors.append(_Neighbor(ip, mac, link_name, family or 0))
+            self._neighbors.append(Neighbor(ip, mac, link_name, family or 0))
 
     def _link_index(self, link_name: str | None) -> int:
         if link_name is None:
@@ -796,6 +799,96 @@ class Sandbox:
         self._check_live()
         with self._ns.entered():
             return fn(*args, **kwargs)
+
+    # restore ------------------------------------------------------------------------------
+    def _restore(self) -> None:
+        """Settle what dead processes left half done, then take on what the records say."""
+        rt = self._client
+        scan = _record.scan_links(rt.links())
+        for text in scan.problems:
+            self._problem(text)
+        if scan.counter is not None:
+            self._next = scan.counter
+        for link in scan.unborn:
+            self._drop_unborn(link)
+        for link, rec in scan.unsettled:
+            self._settle(link, rec)
+        if scan.lo_down and not self._is_default:  # a create that died before this step
+            rt.set_link("lo", up=True)
+        found = {
+            r.index: Interface(
+                self,
+                r.record.src,
+                r.name,
+                index=r.index,
+                bridge=r.record.bridge,
+                master=r.record.master,
+                mac_address=r.mac,
+            )
+            for r in scan.recorded
+        }
+        config = _record.read_config(rt, found)
+        for index, addresses in config.addresses.items():
+            iface = found[index]
+            for ip in addresses:
+                if ip.ip.is_link_local:
+                    iface.link_local_addresses.append(ip)
+                elif ip.version == 4 and iface.address is None:
+                    iface.address = ip
+                elif ip.version == 6 and iface.address_ipv6 is None:
+                    iface.address_ipv6 = ip
+                else:
+                    iface.link_local_addresses.append(ip)
+        for index, nets in config.routes.items():
+            found[index].routes.extend(nets)
+        for gw, oif in config.gateways:
+            if gw.version == 4:
+                self._gateway = gw
+            else:
+                self._gateway6 = gw
+            self._route_oif[("gateway", gw.version)] = oif
+        for dst, gw, oif in config.static:
+            static = StaticRoute(dst, gw)
+            self._static_routes.append(static)
+            self._route_oif[static] = oif
+        for ip, mac, index, family in config.neighbors:
+            self._neighbors.append(Neighbor(ip, mac, found[index].src_name, family))
+        self._interfaces = sorted(found.values(), key=lambda i: i._index)
+
+    def _settle(self, link: Any, rec: Record) -> None:
+        """Finish or undo what a dead process left half done on ``link``."""
+        name = link.get("ifname")
+        if rec.op == ADDING:
+            moved = not rec.bridge
+            self._undo_add(link.index, rec.src, rec, created=rec.bridge, moved=moved)
+            return
+        what = f"finish removing {name}"
+        rt = self._client
+        try:
+            if rec.bridge:
+                rt.request(R.del_link(link.index), what)
+                return
+            if name != rec.src:
+                rt.request(R.set_link(link.index, up=False, name=rec.src), f"{what}: rename")
+            rt.request(R.set_link(link.index, netns_fd=self._host.fd), f"{what}: move to the host")
+            host = self._host_rt()
+            host.request(
+                R.set_link(host.link(rec.src).index, alias=""), f"{what}: clear its record"
+            )
+        except (NetlinkError, OSError) as e:
+            self._problem(f"{what}: {e}")
+
+    def _drop_unborn(self, link: Any) -> None:
+        """Delete a bridge a dead process created and never got to name and record."""
+        info = link.get("linkinfo")
+        name = link.get("ifname")
+        if info is None or info.get("kind") != "bridge":
+            self._problem(f"{name}: named as osl names a link it creates, but not a bridge; kept")
+            return
+        try:
+            self._client.request(R.del_link(link.index), f"delete {name}, left by a dead process")
+        except NetlinkError as e:
+            self._problem(str(e))
 
     # teardown -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -901,7 +994,7 @@ def open_sandbox(key: str) -> Sandbox:
     (``Sandbox.problems``, ``RecordWarning``) and skipped."""
     sb = Sandbox(key)
     try:
-        _restore(sb)
+        sb._restore()
     except BaseException:
         sb._owns_key = False
         sb.destroy()
@@ -940,129 +1033,3 @@ def _recover_host(host: Client) -> None:
             host.request(R.set_link(link.index, name=rename, alias=""), f"finish removing {name}")
         except NetlinkError as e:  # the others are still worth settling
             warnings.warn(f"gc: {e}", RecordWarning, 3)
-
-
-def _settle(sb: Sandbox, link: Any, rec: Record) -> None:
-    """Finish or undo what a dead process left half done on ``link``."""
-    name = link.get("ifname")
-    if rec.op == ADDING:
-        moved = not rec.bridge
-        sb._undo_add(link.index, rec.src, rec, created=rec.bridge, moved=moved)
-        return
-    what = f"finish removing {name}"
-    rt = sb._client
-    try:
-        if rec.bridge:
-            rt.request(R.del_link(link.index), what)
-            return
-        if name != rec.src:
-            rt.request(R.set_link(link.index, up=False, name=rec.src), f"{what}: rename")
-        rt.request(R.set_link(link.index, netns_fd=sb._host.fd), f"{what}: move to the host")
-        host = sb._host_rt()
-        host.request(R.set_link(host.link(rec.src).index, alias=""), f"{what}: clear its record")
-    except (NetlinkError, OSError) as e:
-        sb._problem(f"{what}: {e}")
-
-
-def _drop_unborn(sb: Sandbox, link: Any) -> None:
-    """Delete a bridge a dead process created and never got to name and record."""
-    info = link.get("linkinfo")
-    name = link.get("ifname")
-    if info is None or info.get("kind") != "bridge":
-        sb._problem(f"{name}: named as osl names a link it creates, but not a bridge; kept")
-        return
-    try:
-        sb._client.request(R.del_link(link.index), f"delete {name}, left by a dead process")
-    except NetlinkError as e:
-        sb._problem(str(e))
-
-
-def _restore(sb: Sandbox) -> None:
-    rt = sb._client
-    by_index: dict[int, Interface] = {}
-    lo_down = False
-    for link in rt.links():
-        name = link.get("ifname")
-        if link.ifi_flags & C.IFF_LOOPBACK:
-            lo_down = not link.ifi_flags & C.IFF_UP
-        alias = link.get("ifalias")
-        maker = _record.maker(name)
-        if maker is not None and not _record.alive(maker) and not _record.is_ours(alias):
-            _drop_unborn(sb, link)
-            continue
-        if not _record.is_ours(alias):
-            continue
-        if link.ifi_flags & C.IFF_LOOPBACK:
-            try:
-                sb._next = _record.parse_counter(alias)
-            except ValueError as e:
-                sb._problem(f"{name}: the name counter is malformed ({e}); names in use skipped")
-            continue
-        try:
-            rec = _record.parse(alias)
-        except ValueError as e:
-            sb._problem(f"{name}: a malformed record was skipped ({e})")
-            continue
-        if rec.op is not None:
-            if _record.alive(rec.pid):
-                sb._problem(f"{name}: process {rec.pid} is changing it; left as it is")
-            else:
-                _settle(sb, link, rec)
-            continue
-        if any(i.src_name == rec.src for i in by_index.values()):
-            sb._problem(f"{name}: another interface's record names {rec.src} too; skipped")
-            continue
-        by_index[link.index] = Interface(
-            sb,
-            rec.src,
-            name,
-            index=link.index,
-            bridge=rec.bridge,
-            master=rec.master,
-            mac_address=link.get("address"),
-        )
-    if lo_down and not sb._is_default:  # a create that died before this step
-        rt.set_link("lo", up=True)
-    for addr in rt.addresses():
-        iface = by_index.get(addr.index)
-        if iface is None or addr.get("proto") != RTPROT_OSL:
-            continue
-        ip = ip_interface(f"{addr.get('address')}/{addr.prefixlen}")
-        if ip.ip.is_link_local:
-            iface.link_local_addresses.append(ip)
-        elif ip.version == 4 and iface.address is None:
-            iface.address = ip
-        elif ip.version == 6 and iface.address_ipv6 is None:
-            iface.address_ipv6 = ip
-        else:
-            iface.link_local_addresses.append(ip)
-    for route in rt.routes(table=C.RT_TABLE_MAIN):
-        if route.protocol != RTPROT_OSL:
-            continue
-        dst, gw = route.get("dst"), route.get("gateway")
-        if route.dst_len == 0 and gw is not None:
-            if gw.version == 4:
-                sb._gateway = gw
-            else:
-                sb._gateway6 = gw
-            sb._route_oif[("gateway", gw.version)] = route.get("oif")
-        elif gw is not None:
-            static = StaticRoute(f"{dst}/{route.dst_len}", gw)
-            sb._static_routes.append(static)
-            sb._route_oif[static] = route.get("oif")
-        elif route.get("oif") in by_index and dst is not None:
-            by_index[route.get("oif")].routes.append(ip_network(f"{dst}/{route.dst_len}"))
-    # an AF_UNSPEC dump leaves out the bridge family's forwarding entries: ask for both
-    for nh in [*rt.neighbors(), *rt.neighbors(family=C.AF_BRIDGE)]:
-        iface = by_index.get(nh.index)
-        if iface is None or nh.get("dst") is None:
-            continue
-        if nh.family == C.AF_BRIDGE:
-            # Forwarding entries carry no protocol mark. The kernel makes none with a remote
-            # IP (NDA_DST) and the permanent state on its own: those are add_neighbor's.
-            if nh.state & C.NUD_PERMANENT and nh.ndm_flags & C.NTF_SELF:
-                entry = _Neighbor(nh.get("dst"), nh.get("lladdr"), iface.src_name, C.AF_BRIDGE)
-                sb._neighbors.append(entry)
-        elif nh.get("protocol") == RTPROT_OSL:
-            sb._neighbors.append(_Neighbor(nh.get("dst"), nh.get("lladdr"), iface.src_name, 0))
-    sb._interfaces = sorted(by_index.values(), key=lambda i: i._index)
