@@ -31,6 +31,7 @@ from typing import Any, ClassVar, Union
 from . import consts as C
 from .errors import DecodeError, DumpInterrupted, NetlinkError
 from .message import (
+    _NLHDR,
     NLMSG_HDRLEN,
     REGISTRY,
     DoneMessage,
@@ -45,8 +46,6 @@ from .message import (
 
 NetnsSpec = Union[None, str, "os.PathLike[str]", int, Any]
 _NLA = struct.Struct("=HH")
-_FLAGS = struct.Struct("=H")
-_NLHDR = struct.Struct("=IHHII")
 
 RCVBUF = 4 << 20  # the kernel's dumps and a batch's error reports must fit
 SNDBUF = 1 << 20
@@ -425,29 +424,28 @@ class Transport:
         with self._lock:
             i = 0
             while i < len(msgs):
-                end = self._send_chunk(msgs, i)
-                errors: dict[int, NetlinkError] = {}
+                chunk = self._send_chunk(msgs, i)
                 try:
-                    self._collect_chunk(msgs, i, end, errors)
+                    self._collect_chunk(chunk)
                 except NetlinkError as e:  # the deadline (refusals are results)
-                    for j in range(i, end):
-                        results[j] = errors.get(j, e)
+                    for j in range(i, chunk.end):
+                        results[j] = chunk.errors.get(j, e)
                     e.results = results
                     raise
-                for j in range(i, end):
-                    results[j] = errors.get(j)
-                i = end
-                if errors and stop_on_error:
+                for j in range(i, chunk.end):
+                    results[j] = chunk.errors.get(j)
+                i = chunk.end
+                if chunk.errors and stop_on_error:
                     break
         return results
 
-    def _send_chunk(self, msgs: Sequence[Message], i: int) -> int:
-        """Send requests i.. in one datagram, the last with NLM_F_ACK; return where it ends."""
+    def _send_chunk(self, msgs: Sequence[Message], i: int) -> _Chunk:
+        """Send requests i.. in one datagram, the last with NLM_F_ACK."""
         parts = []
         size = 0
         end = i
         count = len(msgs)
-        self._chunk_first = seq = self._next_seq(BATCH_MESSAGES)
+        first = seq = self._next_seq(BATCH_MESSAGES)
         while end < count and end - i < BATCH_MESSAGES and size < BATCH_BYTES:
             msg = msgs[end]
             data = msg.encode_as((msg.flags | C.NLM_F_REQUEST) & ~C.NLM_F_ACK, seq, 0)
@@ -455,70 +453,70 @@ class Transport:
             size += len(data)
             end += 1
             seq += 1
-        chunk = bytearray().join(parts)
-        last = msgs[end - 1]  # nlmsg_flags of the last request: ask for its ack
-        _FLAGS.pack_into(
-            chunk, size - len(parts[-1]) + 6, last.flags | C.NLM_F_REQUEST | C.NLM_F_ACK
-        )
-        self._send(chunk)
-        return end
+        last = msgs[end - 1]  # the last request asks for its ack
+        parts[-1] = last.encode_as(last.flags | C.NLM_F_REQUEST | C.NLM_F_ACK, seq - 1, 0)
+        self._send(b"".join(parts))
+        return _Chunk(msgs, i, end, first)
 
-    def _collect_chunk(
-        self, msgs: Sequence[Message], i: int, end: int, errors: dict[int, NetlinkError]
-    ) -> None:
-        """Read the error reports of requests i..end-1 into ``errors``, up to the last one's
-        ack."""
+    def _collect_chunk(self, chunk: _Chunk) -> None:
+        """Read the error reports of a chunk's requests, up to the last one's ack."""
         self._deadline = None
         while True:
             try:
                 data = self._recv()
             except _NoAnswer as e:
                 if e.code == _errno.ENOBUFS:
-                    self._overran_chunk(msgs, i, end, errors)
+                    self._overran_chunk(chunk)
                     return
-                what = f"batch: ack of requests {i}..{end - 1} of {len(msgs)}"
-                raise self._no_answer(e.code, what, msgs[end - 1]) from None
-            if self._file_reports(data, msgs, i, end, errors):
+                what = f"batch: ack of requests {chunk.start}..{chunk.end - 1} of {len(chunk.msgs)}"
+                raise self._no_answer(e.code, what, chunk.msgs[chunk.end - 1]) from None
+            if self._file_reports(data, chunk):
                 return
 
-    def _file_reports(
-        self,
-        data: bytes,
-        msgs: Sequence[Message],
-        i: int,
-        end: int,
-        errors: dict[int, NetlinkError],
-    ) -> bool:
-        """File the error reports ``data`` holds for requests i..end-1 (the datagram sent
-        last) in ``errors``; whether the last request's answer is among them."""
-        first = self._chunk_first
-        last = first + end - 1 - i
+    def _file_reports(self, data: bytes, chunk: _Chunk) -> bool:
+        """File the error reports ``data`` holds for a chunk's requests in ``chunk.errors``;
+        whether the last request's answer is among them."""
+        first, last = chunk.first, chunk.first + chunk.end - 1 - chunk.start
         answered = False
         for start, stop, t, fl, s, pid in frames(data):
             if not first <= s <= last or t != C.NLMSG_ERROR:
                 self.dropped += 1
                 continue
             reply = decode_frame(data, start, stop, t, fl, s, pid)
-            j = i + s - first
+            j = chunk.start + s - first
             if reply.error:
-                errors[j] = error_from(reply, msgs[j], describe(msgs[j]))
+                msg = chunk.msgs[j]
+                chunk.errors[j] = error_from(reply, msg, describe(msg))
             if s == last:
                 answered = True
         return answered
 
-    def _overran_chunk(
-        self, msgs: Sequence[Message], i: int, end: int, errors: dict[int, NetlinkError]
-    ) -> None:
-        """The results of requests i..end-1 after an overrun: the reports still queued are
+    def _overran_chunk(self, chunk: _Chunk) -> None:
+        """The results of a chunk's requests after an overrun: the reports still queued are
         read, and every request neither reported failed nor acked gets an ENOBUFS error."""
         answered = False
         for data in self._drain():
-            answered |= self._file_reports(data, msgs, i, end, errors)
+            answered |= self._file_reports(data, chunk)
         # the last one asked for its ack: if that came, it was applied
-        acked = answered and end - 1 not in errors
-        for j in range(i, end - 1 if acked else end):
-            if j not in errors:
-                errors[j] = NetlinkError(_errno.ENOBUFS, describe(msgs[j]), _UNKNOWN, msgs[j])
+        acked = answered and chunk.end - 1 not in chunk.errors
+        for j in range(chunk.start, chunk.end - 1 if acked else chunk.end):
+            if j not in chunk.errors:
+                msg = chunk.msgs[j]
+                chunk.errors[j] = NetlinkError(_errno.ENOBUFS, describe(msg), _UNKNOWN, msg)
+
+
+class _Chunk:
+    """The requests ``msgs[start:end]`` of a batch, sent in one datagram with sequence
+    numbers from ``first``, and the error reports read for them so far (by index)."""
+
+    __slots__ = ("end", "errors", "first", "msgs", "start")
+
+    def __init__(self, msgs: Sequence[Message], start: int, end: int, first: int) -> None:
+        self.msgs = msgs
+        self.start = start
+        self.end = end
+        self.first = first
+        self.errors: dict[int, NetlinkError] = {}
 
 
 class Monitor:
