@@ -144,20 +144,23 @@ SMALL_RCVBUF = 8192  # the kernel doubles it: room for a GET's answer, not 100 e
 
 class HeldBack:
     """Stands in for the transport's socket: requests are held back (the kernel never sees
-    them, so no answer comes) until ``release()``; receiving is the real socket's."""
+    them, so no answer comes) until ``release()``, which sends them and lets the next ones
+    through; receiving is the real socket's."""
 
     def __init__(self, real: socket.socket):
         self.real = real
-        self.held: list[bytes] = []
+        self.held: list[bytes] | None = []
 
     def send(self, data: bytes) -> int:
+        if self.held is None:
+            return self.real.send(data)
         self.held.append(data)
         return len(data)
 
     def release(self) -> None:
-        for data in self.held:
+        held, self.held = self.held or [], None
+        for data in held:
             self.real.send(data)
-        self.held.clear()
 
     def recvmsg_into(self, buffers: list) -> tuple:
         return self.real.recvmsg_into(buffers)
@@ -165,21 +168,30 @@ class HeldBack:
     def fileno(self) -> int:
         return self.real.fileno()
 
+    def getsockname(self) -> tuple:
+        return self.real.getsockname()
+
+    def setblocking(self, flag: bool) -> None:
+        self.real.setblocking(flag)
+
     def close(self) -> None:
-        pass
+        self.real.close()
 
 
 @pytest.fixture
-def exposed(key: str, client: Client) -> Iterator[tuple[Client, socket.socket]]:
-    """The client reading an unconnected socket (as before issue 16: any local socket can
-    send to it); the client's own socket is put back afterwards."""
-    real = client._sock
+def exposed(key: str) -> Iterator[tuple[Client, socket.socket]]:
+    """A client on an unconnected socket (as before issue 16: any local socket can send
+    to it), given to it with ``sock=``."""
     sock = socket_in(key)
-    sock.setblocking(False)
-    client._sock = sock
-    yield client, sock
-    client._sock = real
-    sock.close()
+    with Client(sock=sock, timeout=TIMEOUT) as client:
+        yield client, sock
+
+
+def held_back(key: str) -> HeldBack:
+    """A connected socket in ``key`` whose requests are held back."""
+    sock = socket_in(key)
+    sock.connect((0, 0))
+    return HeldBack(sock)
 
 
 # --- connect: other senders are refused -------------------------------------------------------
@@ -341,14 +353,11 @@ def _request(client: Client) -> LinkMessage:
     ids=["request", "dump", "batch"],
 )
 def test_an_answer_that_never_comes_is_etimedout_and_the_late_one_is_dropped(
-    client: Client, call: Callable[[Client], Any], what: str
+    key: str, call: Callable[[Client], Any], what: str
 ) -> None:
-    real = client._sock
-    held = client._sock = HeldBack(real)
-    try:
-        e = raised(WATCHDOG, call, client)
-    finally:
-        client._sock = real
+    held = held_back(key)
+    client = Client(sock=held, timeout=TIMEOUT)
+    e = raised(WATCHDOG, call, client)
     assert e.errno == errno.ETIMEDOUT
     assert what in str(e) and f"no answer came within {TIMEOUT:g} s" in str(e)
     if call is _batch:
@@ -357,13 +366,14 @@ def test_an_answer_that_never_comes_is_etimedout_and_the_late_one_is_dropped(
     held.release()  # the kernel gets the request only now: its answer comes late
     assert within(WATCHDOG, client.link, "lo").get("ifname") == "lo"
     assert client.dropped > dropped  # the late answer was not taken for this one's
+    client.close()
 
 
 def test_the_deadline_is_for_the_whole_wait_a_trickle_of_datagrams_does_not_extend_it(
-    key: str, exposed: tuple[Client, socket.socket]
+    key: str,
 ) -> None:
-    client, sock = exposed
-    client._sock = HeldBack(sock)
+    sock = socket_in(key)  # unconnected: the trickle reaches it
+    client = Client(sock=HeldBack(sock), timeout=TIMEOUT)
     stop = threading.Event()
 
     def trickle() -> None:  # one datagram every 0.1 s: a per-datagram timeout never expires
@@ -380,6 +390,7 @@ def test_the_deadline_is_for_the_whole_wait_a_trickle_of_datagrams_does_not_exte
         thread.join()
     assert e.errno == errno.ETIMEDOUT
     assert client.dropped > 0
+    client.close()
 
 
 # --- overruns (ENOBUFS) on the client's own socket ---------------------------------------------------
