@@ -27,7 +27,9 @@ from osl.netlink import consts as C
 from osl.netlink import requests as R
 from osl.netlink.attrs import parse_lladdr
 from osl.netlink.client import Client
-from osl.record import ADDING, REMOVING, Record
+from osl.plumbing import Plumbing, has_link
+from osl.plumbing import check_name as _check_name
+from osl.record import Record
 
 __all__ = [
     "CONNECTED",
@@ -122,16 +124,6 @@ class Neighbor(NamedTuple):
     family: int
 
 
-def _check_name(name: str, what: str) -> str:
-    try:
-        R.check_ifname(name)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{what}: {e}") from None
-    if "%" in name:  # the kernel takes such a name as a template: "x%d" becomes "x0"
-        raise ValueError(f"{what}: interface name {name!r} may not contain '%'")
-    return name
-
-
 def _check_prefix(prefix: str) -> str:
     if not isinstance(prefix, str) or not prefix:
         raise ValueError(f"interface name prefix {prefix!r} must be a non-empty string")
@@ -187,6 +179,11 @@ class Interface:
         self.master = master
         self.mac_address = mac_address
 
+    @property
+    def index(self) -> int:
+        """The interface's index in the sandbox."""
+        return self._index
+
     def remove(self) -> None:
         """Give the interface back: renamed to its host-side name and moved to the host
         (a bridge, made in the sandbox, is deleted)."""
@@ -233,6 +230,9 @@ class Sandbox:
             self._host.close()
             raise
         self._host_client: Client | None = None
+        self._plumbing = Plumbing(
+            self._client, self._ns, self._host, self._host_rt, self._problem, is_default=is_default
+        )
         self._interfaces: list[Interface] = []
         self._gateway: Address | None = None
         self._gateway6: Address | None = None
@@ -240,7 +240,6 @@ class Sandbox:
         self._neighbors: list[Neighbor] = []
         #: the number the next interface's name ends in, one counter for every prefix
         self._next = 0
-        self._lo_index: int | None = None
         #: what open_sandbox found in the kernel's records and skipped, as sentences
         self.problems: list[str] = []
         # the interface index each gateway and static route goes out of: when that interface
@@ -334,7 +333,7 @@ class Sandbox:
             if self._is_default:
                 dst_name = src_name
             else:
-                n, dst_name = self._free_name(dst_prefix)
+                n, dst_name = self._plumbing.free_name(dst_prefix, self._next)
             iface = Interface(
                 self,
                 src_name,
@@ -348,207 +347,11 @@ class Sandbox:
                 master=master,
                 mac_address=mac,
             )
-            iface._index = self._bring_in(iface, master_iface, n)
+            iface._index = self._plumbing.bring_in(iface, master_iface, n)
             if n is not None:
                 self._next = n + 1
             self._interfaces.append(iface)
             return iface
-
-    def _free_name(self, prefix: str) -> tuple[int, str]:
-        """The counter's next number and name, past names something else took meanwhile:
-        a counter can lag the names in the sandbox, never make every add fail."""
-        n = self._next
-        while True:
-            name = _check_name(f"{prefix}{n}", "interface name")
-            if not _has(self._client, name):
-                return n, name
-            n += 1
-
-    def _lo(self) -> int:
-        if self._lo_index is None:
-            self._lo_index = self._client.link("lo").index
-        return self._lo_index
-
-    def _bring_in(self, iface: Interface, master: Interface | None, n: int | None) -> int:
-        """Move (or create) and configure; undo everything on failure. Returns the index.
-
-        The record goes in first, in the request that moves or creates the link: from then
-        on a later process can tell what this call was doing (``open_sandbox``)."""
-        what = f"add interface {iface.src_name} as {iface.dst_name}"
-        rt = self._client
-        record = None if self._is_default else iface._record()
-        moved = created = False
-        made = iface.src_name
-        intent = None
-        index = None
-        try:
-            if iface.bridge:
-                if _has(rt, iface.src_name):  # as the original, which creates it so named
-                    raise NetlinkError(
-                        errno.EEXIST,
-                        f"{what}: create bridge: the sandbox has an interface of that name",
-                    )
-                # The kernel ignores IFLA_IFALIAS when it creates a link (it applies it only
-                # in do_setlink): born under a name that says who makes it, the bridge gets
-                # its record together with its final name.
-                made = iface.src_name if record is None else _record.making_name()
-                if record is not None:
-                    intent = record.doing(ADDING, n=n)
-                rt.request(R.new_link(made, "bridge"), f"{what}: create bridge")
-                created = True
-            elif not self._is_default:
-                host = self._host_rt()
-                link = host.link(iface.src_name, f"{what}: find {iface.src_name} in the host")
-                intent = record.doing(
-                    ADDING,
-                    n=n,
-                    mac0=link.get("address") if iface.mac_address else None,
-                    up0=bool(link.ifi_flags & C.IFF_UP),
-                )
-                host.request(
-                    R.set_link(link.index, up=False, netns_fd=self._ns.fd, alias=intent.alias()),
-                    f"{what}: move into the sandbox",
-                )
-                moved = True
-            link = rt.link(made if created else iface.src_name, f"{what}: find it in the sandbox")
-            index = link.index
-            if self._is_default:
-                intent = Record(
-                    iface.src_name,
-                    op=ADDING,
-                    mac0=link.get("address") if iface.mac_address else None,
-                    up0=bool(link.ifi_flags & C.IFF_UP),
-                )
-            steps = self._configure(iface, index, n, intent if created else None)
-            results = rt.batch([msg for _, msg in steps], stop_on_error=True)
-            for (step, _), result in zip(steps, results):
-                if isinstance(result, NetlinkError):
-                    raise result.during(f"{what}: {step}") from result
-            # The master and the finished record in one request: the kernel enslaves first
-            # (do_setlink), so a refused master leaves the record saying "adding".
-            if master is not None or record is not None:
-                step = "record the interface" if master is None else f"set master {master.dst_name}"
-                rt.request(
-                    R.set_link(
-                        index,
-                        master=None if master is None else master._index,
-                        alias=None if record is None else record.alias(),
-                    ),
-                    f"{what}: {step}",
-                )
-            return index
-        except BaseException:
-            if moved or created or self._is_default:
-                added = (iface.address, iface.address_ipv6, *iface.link_local_addresses)
-                self._undo_add(
-                    index,
-                    made,
-                    intent,
-                    created=created,
-                    moved=moved,
-                    addresses=[a for a in added if a is not None],
-                )
-            raise
-
-    def _configure(
-        self, iface: Interface, index: int, n: int | None, intent: Record | None = None
-    ) -> list:
-        """The requests that set an interface up in the sandbox, in order, with step names
-        (the master and the record follow once they all went through). ``intent``: the
-        record to write with the rename (a created link, which has none yet)."""
-        proto = RTPROT_OSL
-        steps: list = []
-        if n is not None:  # in the datagram that renames: the two happen together or not
-            steps.append(
-                ("count the name", R.set_link(self._lo(), alias=_record.counter_alias(n + 1)))
-            )
-        steps.append(("set down", R.set_link(index, up=False)))
-        steps.append(
-            (
-                f"rename to {iface.dst_name}",
-                R.set_link(
-                    index,
-                    name=iface.dst_name,
-                    address=iface.mac_address,
-                    alias=None if intent is None else intent.alias(),
-                ),
-            )
-        )
-        for label, addr, nodad in (
-            ("add IPv4 address", iface.address, False),
-            ("add IPv6 address", iface.address_ipv6, True),
-            *(("add link-local address", a, a.version == 6) for a in iface.link_local_addresses),
-        ):
-            if addr is not None:
-                steps.append((f"{label} {addr}", R.new_addr(index, addr, nodad=nodad, proto=proto)))
-        steps.append(("set up", R.set_link(index, up=True)))
-        for net in iface.routes:
-            steps.append(
-                (f"add route {net}", R.route(net, oif=index, protocol=proto, scope=C.RT_SCOPE_LINK))
-            )
-        return steps
-
-    def _undo_add(
-        self,
-        index: int | None,
-        src: str,
-        intent: Record | None,
-        *,
-        created: bool,
-        moved: bool,
-        addresses: Iterable = (),
-    ) -> None:
-        """Put back a link an add brought in, found by its index (or, before the index was
-        known, by its host-side name ``src``): renamed back, its MAC and master undone,
-        moved to the host as it was. A created bridge is deleted. Best effort: what fails
-        is reported (``problems``), and the error that made the add fail is the one raised."""
-        rt = self._client
-        try:
-            if index is None:
-                if not _has(rt, src):
-                    return
-                index = rt.link(src).index
-            if intent is not None and intent.n is not None and self._counter() == intent.n + 1:
-                # back to what it was: no counter before the first interface
-                counter = _record.counter_alias(intent.n) if intent.n else ""
-                rt.request(R.set_link(self._lo(), alias=counter))
-            if created:
-                rt.request(R.del_link(index))
-                return
-            name = rt.link(index).get("ifname")
-            rt.request(
-                R.set_link(
-                    index,
-                    up=False,
-                    name=src if name != src else None,
-                    address=intent.mac0 if intent is not None else None,
-                    master=0,
-                )
-            )
-            if moved:
-                rt.request(R.set_link(index, netns_fd=self._host.fd, alias=""))
-                if intent is not None and intent.up0:
-                    self._host_rt().set_link(src, up=True)
-            elif self._is_default:
-                if intent is not None and intent.up0:
-                    rt.request(R.set_link(index, up=True))
-                for addr in addresses:
-                    try:
-                        rt.request(R.del_addr(index, addr))
-                    except NetlinkError:
-                        pass
-        except (NetlinkError, OSError) as e:
-            self._problem(f"could not undo adding {src}: {e}")
-
-    def _counter(self) -> int | None:
-        """The counter in lo's record, or None when there is none or it is malformed."""
-        alias = self._client.link(self._lo()).get("ifalias")
-        if not _record.is_ours(alias):
-            return None
-        try:
-            return _record.parse_counter(alias)
-        except ValueError:
-            return None
 
     def _problem(self, text: str) -> None:
         self.problems.append(text)
@@ -565,49 +368,9 @@ class Sandbox:
             elif self._is_default:
                 self._client.request(R.set_link(iface._index, up=False), f"{what}: set down")
             else:
-                self._give_back(iface, what)
+                self._plumbing.give_back(iface, what)
             self._interfaces.remove(iface)
             self._forget_routes_of(iface)
-
-    def _give_back(self, iface: Interface, what: str) -> None:
-        """Move an interface to the host under its host-side name, never half-way: it is
-        renamed in the sandbox and moved under that name (a move that would clash fails
-        whole), so the host never sees it under a sandbox name."""
-        rt, host, src = self._client, self._host_rt(), iface.src_name
-        if _has(host, src):
-            raise NetlinkError(
-                errno.EEXIST, f"{what}: the host has an interface named {src} already"
-            )
-        index = iface._index
-        intent = iface._record().doing(REMOVING)
-        steps = [
-            # down first: older kernels refuse to rename a link that is up (EBUSY)
-            ("set down", R.set_link(index, up=False, alias=intent.alias())),
-            (f"rename to {src}", R.set_link(index, name=src)),
-        ]
-        try:
-            for (step, _), result in zip(steps, rt.batch([m for _, m in steps])):
-                if isinstance(result, NetlinkError):
-                    raise result.during(f"{what}: {step}") from result
-            rt.request(R.set_link(index, netns_fd=self._host.fd), f"{what}: move to the host")
-        except NetlinkError:
-            try:  # not moved: put it back as it was
-                self._configure_again(iface)
-            except (NetlinkError, OSError) as e:
-                self._problem(f"could not put {src} back as {iface.dst_name}: {e}")
-            raise
-        try:
-            host.request(R.set_link(host.link(src).index, alias=""), f"{what}: clear its record")
-        except (NetlinkError, OSError) as e:  # it is out; gc() clears the record later
-            self._problem(f"{what}: {e}")
-
-    def _configure_again(self, iface: Interface) -> None:
-        """Name, set up and record an interface of this sandbox again (after a failed move)."""
-        steps = [msg for _, msg in self._configure(iface, iface._index, None)]
-        steps.append(R.set_link(iface._index, alias=iface._record().alias()))
-        for result in self._client.batch(steps):
-            if isinstance(result, NetlinkError) and result.errno != errno.EEXIST:
-                raise result
 
     def _forget_routes_of(self, iface: Interface) -> None:
         """Drop the records of what the kernel removed with the interface: its neighbor
@@ -810,9 +573,9 @@ class Sandbox:
         if scan.counter is not None:
             self._next = scan.counter
         for link in scan.unborn:
-            self._drop_unborn(link)
+            self._plumbing.drop_unborn(link)
         for link, rec in scan.unsettled:
-            self._settle(link, rec)
+            self._plumbing.settle(link, rec)
         if scan.lo_down and not self._is_default:  # a create that died before this step
             rt.set_link("lo", up=True)
         found = {
@@ -854,41 +617,6 @@ class Sandbox:
         for ip, mac, index, family in config.neighbors:
             self._neighbors.append(Neighbor(ip, mac, found[index].src_name, family))
         self._interfaces = sorted(found.values(), key=lambda i: i._index)
-
-    def _settle(self, link: Any, rec: Record) -> None:
-        """Finish or undo what a dead process left half done on ``link``."""
-        name = link.get("ifname")
-        if rec.op == ADDING:
-            moved = not rec.bridge
-            self._undo_add(link.index, rec.src, rec, created=rec.bridge, moved=moved)
-            return
-        what = f"finish removing {name}"
-        rt = self._client
-        try:
-            if rec.bridge:
-                rt.request(R.del_link(link.index), what)
-                return
-            if name != rec.src:
-                rt.request(R.set_link(link.index, up=False, name=rec.src), f"{what}: rename")
-            rt.request(R.set_link(link.index, netns_fd=self._host.fd), f"{what}: move to the host")
-            host = self._host_rt()
-            host.request(
-                R.set_link(host.link(rec.src).index, alias=""), f"{what}: clear its record"
-            )
-        except (NetlinkError, OSError) as e:
-            self._problem(f"{what}: {e}")
-
-    def _drop_unborn(self, link: Any) -> None:
-        """Delete a bridge a dead process created and never got to name and record."""
-        info = link.get("linkinfo")
-        name = link.get("ifname")
-        if info is None or info.get("kind") != "bridge":
-            self._problem(f"{name}: named as osl names a link it creates, but not a bridge; kept")
-            return
-        try:
-            self._client.request(R.del_link(link.index), f"delete {name}, left by a dead process")
-        except NetlinkError as e:
-            self._problem(str(e))
 
     # teardown -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -935,16 +663,6 @@ def _taken_over(key: str, ns: _netns.NetNS) -> bool:
     except OSError:
         return False
     return st.st_dev == ns.dev and st.st_ino != ns.inode
-
-
-def _has(rt: Client, name: str) -> bool:
-    try:
-        rt.link(name)
-        return True
-    except NetlinkError as e:
-        if e.errno == errno.ENODEV:
-            return False
-        raise
 
 
 def new_sandbox(key: str, os_create: bool = True) -> Sandbox:
@@ -1029,7 +747,7 @@ def _recover_host(host: Client) -> None:
             continue
         name = link.get("ifname")
         try:
-            rename = rec.src if name != rec.src and not _has(host, rec.src) else None
+            rename = rec.src if name != rec.src and not has_link(host, rec.src) else None
             host.request(R.set_link(link.index, name=rename, alias=""), f"finish removing {name}")
         except NetlinkError as e:  # the others are still worth settling
             warnings.warn(f"gc: {e}", RecordWarning, 3)

@@ -30,6 +30,7 @@ from oracles import (
 )
 
 import osl
+import osl.plumbing
 from osl import netns
 from osl.netlink import NetlinkError
 
@@ -185,7 +186,7 @@ def test_remove_that_loses_the_race_for_the_host_name_puts_it_back_as_it_was(
     sb = sandboxes.new()
     iface, a = _configured(sb, host)
     before = sandbox_state(sb)
-    real_has = osl.sandbox._has
+    real_has = osl.plumbing.has_link
 
     def taken_late(rt: object, name: str) -> bool:
         found = real_has(rt, name)
@@ -193,7 +194,7 @@ def test_remove_that_loses_the_race_for_the_host_name_puts_it_back_as_it_was(
             run("ip", "link", "add", a, "type", "bridge")  # someone takes it meanwhile
         return found
 
-    monkeypatch.setattr(osl.sandbox, "_has", taken_late)
+    monkeypatch.setattr(osl.plumbing, "has_link", taken_late)
     with pytest.raises(NetlinkError) as info:
         iface.remove()
     assert info.value.errno == errno.EEXIST

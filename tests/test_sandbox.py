@@ -45,6 +45,7 @@ from osl import _sys, netns
 from osl.netlink import NetlinkError
 from osl.netlink.client import Client
 from osl.netlink.transport import NOT_SENT, Transport
+from osl.plumbing import Plumbing
 from osl.sandbox import RTPROT_OSL, Sandbox
 
 pytestmark = pytest.mark.kernel
@@ -586,10 +587,10 @@ def test_add_interface_rolls_back_when_any_configuration_step_fails(
     a, _ = host.veth()
     before = _Before(sb, a)
     labels: list[str] = []
-    real_configure = Sandbox._configure
+    real_configure = Plumbing.configure
     real_batch = Transport.batch
 
-    def spy_configure(self: Sandbox, *args: Any) -> list:
+    def spy_configure(self: Plumbing, *args: Any) -> list:
         steps = real_configure(self, *args)
         labels[:] = [label for label, _ in steps]
         return steps
@@ -603,7 +604,7 @@ def test_add_interface_rolls_back_when_any_configuration_step_fails(
         refusal = NetlinkError(errno.EPERM, "injected", f"injected refusal of {step}", msgs[k])
         return [*applied[:k], refusal, *applied[k:]]
 
-    monkeypatch.setattr(Sandbox, "_configure", spy_configure)
+    monkeypatch.setattr(Plumbing, "configure", spy_configure)
     monkeypatch.setattr(Client, "batch", failing_batch)
     with pytest.raises(NetlinkError) as info:
         sb.add_interface(a, "eth", **config)
@@ -685,8 +686,10 @@ def test_rollback_when_the_name_is_taken_inside_restores_the_mac(
     run("ip", "-n", ns_of(sb), "link", "add", "eth0", "type", "veth", "peer", "name", "o-p")
     a, _ = host.veth()
     before = _Before(sb, a)
-    real_has = osl.sandbox._has
-    monkeypatch.setattr(osl.sandbox, "_has", lambda rt, name: name != "eth0" and real_has(rt, name))
+    real_has = osl.plumbing.has_link
+    monkeypatch.setattr(
+        osl.plumbing, "has_link", lambda rt, name: name != "eth0" and real_has(rt, name)
+    )
     with pytest.raises(NetlinkError) as info:
         sb.add_interface(a, "eth", mac_address=MAC, address="192.0.2.10/24")
     assert info.value.errno == errno.EEXIST

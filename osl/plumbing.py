@@ -1,0 +1,361 @@
+"""Interfaces into and out of a sandbox, all or nothing and crash-safe: each change's steps,
+the record each step leaves in the kernel, and how a change is undone or finished.
+
+A change's record goes in with its first step (``osl/record.py``): a moved interface carries
+an "adding" record from the very request that moves it; a created bridge is born under a
+name that records who makes it; the name counter goes up in the datagram that renames; the
+master and the finished record are one request; a remove starts by writing "removing". So
+a process that dies anywhere leaves what :meth:`Plumbing.settle` can undo or finish.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterable
+from typing import Any, Callable, Protocol
+
+from osl import record as _record
+from osl.netlink import NetlinkError
+from osl.netlink import consts as C
+from osl.netlink import requests as R
+from osl.netlink.client import Client
+from osl.netns import NetNS
+from osl.record import ADDING, REMOVING, Record
+
+
+class Interface(Protocol):
+    """What plumbing reads of a sandbox's interface (``osl.sandbox.Interface``)."""
+
+    src_name: str
+    dst_name: str
+    index: int
+    bridge: bool
+    master: str | None
+    mac_address: str | None
+    address: Any
+    address_ipv6: Any
+    link_local_addresses: list
+    routes: list
+
+
+RTPROT_OSL = _record.RTPROT_OSL
+
+
+def check_name(name: str, what: str) -> str:
+    """An interface name osl may give the kernel (``ValueError`` saying ``what`` it is)."""
+    try:
+        R.check_ifname(name)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{what}: {e}") from None
+    if "%" in name:  # the kernel takes such a name as a template: "x%d" becomes "x0"
+        raise ValueError(f"{what}: interface name {name!r} may not contain '%'")
+    return name
+
+
+def has_link(rt: Client, name: str) -> bool:
+    """Whether ``rt``'s namespace has a link named ``name``."""
+    try:
+        rt.link(name)
+        return True
+    except NetlinkError as e:
+        if e.errno == errno.ENODEV:
+            return False
+        raise
+
+
+def _record_of(iface: Any) -> Record:
+    return Record(iface.src_name, iface.bridge, iface.master)
+
+
+class Plumbing:
+    """The two sides a sandbox's interfaces move between: the sandbox (its namespace and
+    client) and the host. Interfaces are the sandbox's ``Interface`` objects, read only
+    here; what cannot be undone is told to ``problem``."""
+
+    def __init__(
+        self,
+        rt: Client,
+        ns: NetNS,
+        host: NetNS,
+        host_rt: Callable[[], Client],
+        problem: Callable[[str], None],
+        *,
+        is_default: bool,
+    ) -> None:
+        self.rt = rt
+        self.ns = ns
+        self.host = host
+        self.host_rt = host_rt
+        self.problem = problem
+        self.is_default = is_default
+        self._lo_index: int | None = None
+
+    def free_name(self, prefix: str, n: int) -> tuple[int, str]:
+        """The counter's next number (from ``n``) and name, past names something else took
+        meanwhile: a counter can lag the names in the sandbox, never make every add fail."""
+        while True:
+            name = check_name(f"{prefix}{n}", "interface name")
+            if not has_link(self.rt, name):
+                return n, name
+            n += 1
+
+    def lo(self) -> int:
+        if self._lo_index is None:
+            self._lo_index = self.rt.link("lo").index
+        return self._lo_index
+
+    def bring_in(self, iface: Interface, master: Interface | None, n: int | None) -> int:
+        """Move (or create) and configure; undo everything on failure. Returns the index.
+
+        The record goes in first, in the request that moves or creates the link: from then
+        on a later process can tell what this call was doing (``open_sandbox``)."""
+        what = f"add interface {iface.src_name} as {iface.dst_name}"
+        rt = self.rt
+        record = None if self.is_default else _record_of(iface)
+        moved = created = False
+        made = iface.src_name
+        intent = None
+        index = None
+        try:
+            if iface.bridge:
+                if has_link(rt, iface.src_name):  # as the original, which creates it so named
+                    raise NetlinkError(
+                        errno.EEXIST,
+                        f"{what}: create bridge: the sandbox has an interface of that name",
+                    )
+                # The kernel ignores IFLA_IFALIAS when it creates a link (it applies it only
+                # in do_setlink): born under a name that says who makes it, the bridge gets
+                # its record together with its final name.
+                made = iface.src_name if record is None else _record.making_name()
+                if record is not None:
+                    intent = record.doing(ADDING, n=n)
+                rt.request(R.new_link(made, "bridge"), f"{what}: create bridge")
+                created = True
+            elif not self.is_default:
+                host = self.host_rt()
+                link = host.link(iface.src_name, f"{what}: find {iface.src_name} in the host")
+                intent = record.doing(
+                    ADDING,
+                    n=n,
+                    mac0=link.get("address") if iface.mac_address else None,
+                    up0=bool(link.ifi_flags & C.IFF_UP),
+                )
+                host.request(
+                    R.set_link(link.index, up=False, netns_fd=self.ns.fd, alias=intent.alias()),
+                    f"{what}: move into the sandbox",
+                )
+                moved = True
+            link = rt.link(made if created else iface.src_name, f"{what}: find it in the sandbox")
+            index = link.index
+            if self.is_default:
+                intent = Record(
+                    iface.src_name,
+                    op=ADDING,
+                    mac0=link.get("address") if iface.mac_address else None,
+                    up0=bool(link.ifi_flags & C.IFF_UP),
+                )
+            steps = self.configure(iface, index, n, intent if created else None)
+            results = rt.batch([msg for _, msg in steps], stop_on_error=True)
+            for (step, _), result in zip(steps, results):
+                if isinstance(result, NetlinkError):
+                    raise result.during(f"{what}: {step}") from result
+            # The master and the finished record in one request: the kernel enslaves first
+            # (do_setlink), so a refused master leaves the record saying "adding".
+            if master is not None or record is not None:
+                step = "record the interface" if master is None else f"set master {master.dst_name}"
+                rt.request(
+                    R.set_link(
+                        index,
+                        master=None if master is None else master.index,
+                        alias=None if record is None else record.alias(),
+                    ),
+                    f"{what}: {step}",
+                )
+            return index
+        except BaseException:
+            if moved or created or self.is_default:
+                added = (iface.address, iface.address_ipv6, *iface.link_local_addresses)
+                self.undo_add(
+                    index,
+                    made,
+                    intent,
+                    created=created,
+                    moved=moved,
+                    addresses=[a for a in added if a is not None],
+                )
+            raise
+
+    def configure(
+        self, iface: Interface, index: int, n: int | None, intent: Record | None = None
+    ) -> list:
+        """The requests that set an interface up in the sandbox, in order, with step names
+        (the master and the record follow once they all went through). ``intent``: the
+        record to write with the rename (a created link, which has none yet)."""
+        proto = RTPROT_OSL
+        steps: list = []
+        if n is not None:  # in the datagram that renames: the two happen together or not
+            steps.append(
+                ("count the name", R.set_link(self.lo(), alias=_record.counter_alias(n + 1)))
+            )
+        steps.append(("set down", R.set_link(index, up=False)))
+        steps.append(
+            (
+                f"rename to {iface.dst_name}",
+                R.set_link(
+                    index,
+                    name=iface.dst_name,
+                    address=iface.mac_address,
+                    alias=None if intent is None else intent.alias(),
+                ),
+            )
+        )
+        for label, addr, nodad in (
+            ("add IPv4 address", iface.address, False),
+            ("add IPv6 address", iface.address_ipv6, True),
+            *(("add link-local address", a, a.version == 6) for a in iface.link_local_addresses),
+        ):
+            if addr is not None:
+                steps.append((f"{label} {addr}", R.new_addr(index, addr, nodad=nodad, proto=proto)))
+        steps.append(("set up", R.set_link(index, up=True)))
+        for net in iface.routes:
+            steps.append(
+                (f"add route {net}", R.route(net, oif=index, protocol=proto, scope=C.RT_SCOPE_LINK))
+            )
+        return steps
+
+    def undo_add(
+        self,
+        index: int | None,
+        src: str,
+        intent: Record | None,
+        *,
+        created: bool,
+        moved: bool,
+        addresses: Iterable = (),
+    ) -> None:
+        """Put back a link an add brought in, found by its index (or, before the index was
+        known, by its host-side name ``src``): renamed back, its MAC and master undone,
+        moved to the host as it was. A created bridge is deleted. Best effort: what fails
+        is reported (``problems``), and the error that made the add fail is the one raised."""
+        rt = self.rt
+        try:
+            if index is None:
+                if not has_link(rt, src):
+                    return
+                index = rt.link(src).index
+            if intent is not None and intent.n is not None and self.counter() == intent.n + 1:
+                # back to what it was: no counter before the first interface
+                counter = _record.counter_alias(intent.n) if intent.n else ""
+                rt.request(R.set_link(self.lo(), alias=counter))
+            if created:
+                rt.request(R.del_link(index))
+                return
+            name = rt.link(index).get("ifname")
+            rt.request(
+                R.set_link(
+                    index,
+                    up=False,
+                    name=src if name != src else None,
+                    address=intent.mac0 if intent is not None else None,
+                    master=0,
+                )
+            )
+            if moved:
+                rt.request(R.set_link(index, netns_fd=self.host.fd, alias=""))
+                if intent is not None and intent.up0:
+                    self.host_rt().set_link(src, up=True)
+            elif self.is_default:
+                if intent is not None and intent.up0:
+                    rt.request(R.set_link(index, up=True))
+                for addr in addresses:
+                    try:
+                        rt.request(R.del_addr(index, addr))
+                    except NetlinkError:
+                        pass
+        except (NetlinkError, OSError) as e:
+            self.problem(f"could not undo adding {src}: {e}")
+
+    def counter(self) -> int | None:
+        """The counter in lo's record, or None when there is none or it is malformed."""
+        alias = self.rt.link(self.lo()).get("ifalias")
+        if not _record.is_ours(alias):
+            return None
+        try:
+            return _record.parse_counter(alias)
+        except ValueError:
+            return None
+
+    def give_back(self, iface: Interface, what: str) -> None:
+        """Move an interface to the host under its host-side name, never half-way: it is
+        renamed in the sandbox and moved under that name (a move that would clash fails
+        whole), so the host never sees it under a sandbox name."""
+        rt, host, src = self.rt, self.host_rt(), iface.src_name
+        if has_link(host, src):
+            raise NetlinkError(
+                errno.EEXIST, f"{what}: the host has an interface named {src} already"
+            )
+        index = iface.index
+        intent = _record_of(iface).doing(REMOVING)
+        steps = [
+            # down first: older kernels refuse to rename a link that is up (EBUSY)
+            ("set down", R.set_link(index, up=False, alias=intent.alias())),
+            (f"rename to {src}", R.set_link(index, name=src)),
+        ]
+        try:
+            for (step, _), result in zip(steps, rt.batch([m for _, m in steps])):
+                if isinstance(result, NetlinkError):
+                    raise result.during(f"{what}: {step}") from result
+            rt.request(R.set_link(index, netns_fd=self.host.fd), f"{what}: move to the host")
+        except NetlinkError:
+            try:  # not moved: put it back as it was
+                self.configure_again(iface)
+            except (NetlinkError, OSError) as e:
+                self.problem(f"could not put {src} back as {iface.dst_name}: {e}")
+            raise
+        try:
+            host.request(R.set_link(host.link(src).index, alias=""), f"{what}: clear its record")
+        except (NetlinkError, OSError) as e:  # it is out; gc() clears the record later
+            self.problem(f"{what}: {e}")
+
+    def configure_again(self, iface: Interface) -> None:
+        """Name, set up and record an interface of this sandbox again (after a failed move)."""
+        steps = [msg for _, msg in self.configure(iface, iface.index, None)]
+        steps.append(R.set_link(iface.index, alias=_record_of(iface).alias()))
+        for result in self.rt.batch(steps):
+            if isinstance(result, NetlinkError) and result.errno != errno.EEXIST:
+                raise result
+
+    def settle(self, link: Any, rec: Record) -> None:
+        """Finish or undo what a dead process left half done on ``link``."""
+        name = link.get("ifname")
+        if rec.op == ADDING:
+            moved = not rec.bridge
+            self.undo_add(link.index, rec.src, rec, created=rec.bridge, moved=moved)
+            return
+        what = f"finish removing {name}"
+        rt = self.rt
+        try:
+            if rec.bridge:
+                rt.request(R.del_link(link.index), what)
+                return
+            if name != rec.src:
+                rt.request(R.set_link(link.index, up=False, name=rec.src), f"{what}: rename")
+            rt.request(R.set_link(link.index, netns_fd=self.host.fd), f"{what}: move to the host")
+            host = self.host_rt()
+            host.request(
+                R.set_link(host.link(rec.src).index, alias=""), f"{what}: clear its record"
+            )
+        except (NetlinkError, OSError) as e:
+            self.problem(f"{what}: {e}")
+
+    def drop_unborn(self, link: Any) -> None:
+        """Delete a bridge a dead process created and never got to name and record."""
+        info = link.get("linkinfo")
+        name = link.get("ifname")
+        if info is None or info.get("kind") != "bridge":
+            self.problem(f"{name}: named as osl names a link it creates, but not a bridge; kept")
+            return
+        try:
+            self.rt.request(R.del_link(link.index), f"delete {name}, left by a dead process")
+        except NetlinkError as e:
+            self.problem(str(e))
