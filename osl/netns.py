@@ -11,19 +11,13 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import signal
 import stat
 import threading
 import time
 from contextlib import suppress
 from typing import Any, Callable, TypeVar, Union
 
-from osl import _sys
-
-try:  # signal's own wrappers turn every handler into an enum member first: ~0.6 µs a call
-    import _signal as _sig
-except ImportError:  # pragma: no cover - not CPython
-    _sig = signal
+from osl import _shield, _sys
 
 __all__ = [
     "DEFAULT_NETNS_DIR",
@@ -297,14 +291,14 @@ class _Entered:
             raise RuntimeError("NetNS.entered() is not reentrant: call it again to nest")
         while True:
             self._switch_in()
-            if not _held:
+            if not _shield.holding():
                 return self._ns
             # A signal came while switching in: back out, let its handler act (it raises,
             # as KeyboardInterrupt does, or returns), then go in again.
             self.__exit__(None, None, None)
 
     def _switch_in(self) -> None:
-        self._shielded = _shield_hold()  # released by __exit__, after the switch back
+        self._shielded = _shield.hold()  # released by __exit__, after the switch back
         try:
             origin = os.open(THREAD_SELF_NET, _O_RDONLY)
             try:
@@ -317,7 +311,7 @@ class _Entered:
                 raise
         except BaseException:
             if self._shielded:
-                _shield_release()
+                _shield.release()
             raise
         self._origin = origin
 
@@ -328,7 +322,7 @@ class _Entered:
         finally:
             os.close(origin)
             if self._shielded:
-                _shield_release()
+                _shield.release()
 
 
 def _restore(origin: int) -> None:
@@ -399,89 +393,16 @@ def init_os_context() -> _OSContext:
     return _OSContext()
 
 
-# --- holding off signals while a thread switches -----------------------------------------------
-
-#: Signals whose Python handlers are held off while the main thread switches namespaces
-#: (only the main thread runs Python signal handlers; a handler that raises, such as
-#: SIGINT's KeyboardInterrupt, could otherwise leave it in the wrong namespace).
-SHIELDED_SIGNALS: tuple[int, ...] = tuple(
-    int(getattr(signal, name))
-    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGALRM", "SIGUSR1", "SIGUSR2")
-    if hasattr(signal, name)
-)
-_hold_depth = 0
-_saved: dict = {}  # signal -> the handler the shield stands in for
-_held: list = []  # signals that came while switching, in order
-
-
-def _shield_handler(sig: int, frame: Any) -> None:
-    """Stands in for a Python handler while the main thread is between namespaces: a signal
-    that comes while the switching code runs is held; any other goes to the handler."""
-    if _hold_depth and _switching(frame):
-        if sig not in _held:
-            _held.append(sig)
-        return
-    handler = _saved.get(sig, _sig.getsignal(sig))
-    if callable(handler) and handler is not _shield_handler:
-        handler(sig, frame)
-
-
-def _shield_hold() -> bool:
-    """On the main thread, put the stand-in handler in place (nestable); ``False``
-    elsewhere, where no Python signal handler ever runs."""
-    global _hold_depth
-    if threading.current_thread() is not threading.main_thread():
-        return False
-    if _hold_depth == 0:
-        try:
-            for sig in SHIELDED_SIGNALS:
-                handler = _sig.getsignal(sig)
-                if callable(handler) and handler is not _shield_handler:
-                    _saved[sig] = handler
-                    _sig.signal(sig, _shield_handler)
-        except ValueError:  # not the main interpreter's main thread: no handlers run here
-            return False
-    _hold_depth += 1
-    return True
-
-
-def _shield_release() -> None:
-    """Undo one :func:`_shield_hold`; the outermost puts the handlers back. Held signals
-    are then handed to their handlers (the thread is back in its namespace by now)."""
-    global _hold_depth
-    _hold_depth -= 1
-    if _hold_depth == 0:
-        for sig in list(_saved):
-            if _sig.getsignal(sig) is _shield_handler:
-                _sig.signal(sig, _saved[sig])
-            del _saved[sig]
-    while _held:
-        sig = _held.pop(0)
-        handler = _saved.get(sig, _sig.getsignal(sig))
-        if callable(handler) and handler is not _shield_handler:
-            handler(sig, None)
-
-
-def _switching(frame: Any) -> bool:
-    """Whether ``frame`` is switching code or called by it (a ``with`` body never is)."""
-    while frame is not None:
-        if frame.f_code in _SWITCHING:
-            return True
-        frame = frame.f_back
-    return False
-
-
-#: the code that runs while a thread is between two namespaces
-_SWITCHING = frozenset(
-    f.__code__
-    for f in (
-        _Entered.__enter__,
-        _Entered._switch_in,
-        _Entered.__exit__,
-        _restore,
-        _shield_hold,
-        _shield_release,
-    )
+#: the signals held off (``osl._shield``)
+SHIELDED_SIGNALS = _shield.SIGNALS
+# the code that runs while a thread is between two namespaces: signals are held off there
+_shield.protect(
+    _Entered.__enter__,
+    _Entered._switch_in,
+    _Entered.__exit__,
+    _restore,
+    _shield.hold,
+    _shield.release,
 )
 
 
