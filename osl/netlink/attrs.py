@@ -12,11 +12,12 @@ from __future__ import annotations
 import operator
 import re
 import struct
-from collections import namedtuple
+from collections import Counter, namedtuple
 from collections.abc import Iterable, Iterator, Mapping
 from functools import partial
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from operator import attrgetter
+from sys import getsizeof
 from typing import Any, Union
 
 from .errors import DecodeError
@@ -653,7 +654,9 @@ def _scan(space: Space, data: bytes, start: int, end: int) -> tuple:
             else:
                 add((off + 4, n, _MALFORMED, None, None))
         elif t & NLA_TYPE_MASK in specs:
-            special = (special or []) + [len(types)]
+            if special is None:
+                special = []
+            special.append(len(types))
             add((off + 4, n, _NESTED, None, None))
         else:
             add((off + 4, n, _RAW_VALUE, None, None))
@@ -688,6 +691,13 @@ _SEEN = object()  # a span seen once: the next sighting gets the struct of its l
 _layouts: dict = {}  # (space, start, end) -> _SEEN, or [(unpack headers, headers, scan result)]
 _MAX_LAYOUTS = 512
 _LAYOUTS_PER_SPAN = 4
+#: The cache keeps at most 4 MiB of layouts (counted by ``_size``; beyond that it starts
+#: afresh) besides its at most _MAX_LAYOUTS keys, and no layout of more than 512 attributes
+#: (a set that large is scanned each time; its layout would hold some 100 KiB).
+_MAX_LAYOUT_BYTES = 4 << 20
+_MAX_LAYOUT_ATTRS = 512
+_layout_bytes = 0  # what the layouts in _layouts hold, by _size
+_INT = getsizeof(1 << 29)  # an integer a layout may hold alone
 
 
 def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0) -> Attrs:
@@ -712,15 +722,7 @@ def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0
                 break
     if found is None:
         found = _scan(space, data, start, end)
-        if seen is None:
-            if len(_layouts) >= _MAX_LAYOUTS:
-                _layouts.clear()
-            _layouts[key] = _SEEN
-        elif found[0]:
-            if seen is _SEEN:
-                _layouts[key] = [_layout(start, *found)]
-            elif len(seen) < _LAYOUTS_PER_SPAN:
-                seen.append(_layout(start, *found))
+        _remember(key, seen, start, found)
     types, plan, special, where = found
     attrs = _new_attrs(Attrs)
     attrs.space = space
@@ -748,6 +750,41 @@ def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0
             chosen = kind.choose(attrs.get(kind.key))
             vals[i] = raw if chosen is None else chosen.parse(raw, depth + 1)
     return attrs
+
+
+def _remember(key: tuple, seen: Any, start: int, found: tuple) -> None:
+    """Note a sighting of span ``key`` whose scan gave ``found``, within the cache's bounds."""
+    global _layout_bytes
+    if seen is None:
+        if len(_layouts) >= _MAX_LAYOUTS:
+            _layouts.clear()
+            _layout_bytes = 0
+        _layouts[key] = _SEEN
+        return
+    n = len(found[0])
+    if not n or n > _MAX_LAYOUT_ATTRS or (seen is not _SEEN and len(seen) >= _LAYOUTS_PER_SPAN):
+        return
+    layout = _layout(start, *found)
+    size = _size(layout)
+    if _layout_bytes + size > _MAX_LAYOUT_BYTES:
+        _layouts.clear()
+        _layout_bytes = 0
+        seen = _SEEN
+    _layout_bytes += size
+    if seen is _SEEN:
+        _layouts[key] = [layout]
+    else:
+        seen.append(layout)
+
+
+def _size(layout: tuple) -> int:
+    """The bytes one layout holds, as ``sys.getsizeof`` counts them: its struct, tuples, dict
+    and plan entries, and every integer in them as if none were shared."""
+    unpack, headers, found = layout
+    types, plan, special, where = found
+    held = (unpack, unpack.__self__, unpack.__self__.format, headers, found, types, plan, where)
+    ints = len(headers) + 2 * len(plan) + 2 * len(where) + (len(special) if special else 0)
+    return sum(map(getsizeof, held)) + sum(map(getsizeof, plan)) + getsizeof(special) + ints * _INT
 
 
 _new_attrs = object.__new__
@@ -793,7 +830,9 @@ def _write_all(space: Space, items: Iterable[tuple]) -> bytes:
             continue
         t, write = space.writer(key)
         if write is None:
-            switches = (switches or []) + [(len(out), t, value)]
+            if switches is None:
+                switches = []
+            switches.append((len(out), t, value))
             append(b"")
             continue
         try:
@@ -911,10 +950,10 @@ class Attrs:
                 return -1
         else:
             t = key
-        types = self._types
-        if types is None:
-            types = self._scan()
-        i = self._where.get(t)
+        if self._types is None:
+            self._scan()
+        where = self._where
+        i = where.get(t)
         if i is not None:
             return i
         t &= NLA_TYPE_MASK  # the same type sent with other flag bits
@@ -924,8 +963,9 @@ class Attrs:
             t | NLA_F_NET_BYTEORDER,
             t | NLA_F_NESTED | NLA_F_NET_BYTEORDER,
         ):
-            if v in types:
-                return types.index(v)
+            i = where.get(v)
+            if i is not None:
+                return i
         return -1
 
     def get(self, key: str | int, default: Any = None) -> Any:
@@ -1028,10 +1068,10 @@ class Attrs:
             name = self.space.name_of(t)
             key = name if isinstance(name, str) else f"type_{t}"
             pairs.append((key, self._kind(t, value).jsonable(value)))
-        keys = [k for k, _ in pairs]
+        counts = Counter(k for k, _ in pairs)
         out: dict = {}
         for key, value in pairs:
-            if keys.count(key) > 1:
+            if counts[key] > 1:
                 out.setdefault(key, []).append(value)
             else:
                 out[key] = value
