@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from osl.netlink import consts as C
 from osl.netlink import requests as R
-from osl.netlink.attrs import parse_lladdr
+from osl.netlink.lladdr import mac
 
 TAG = "osl"
 #: rtm_protocol / IFA_PROTO / NDA_PROTOCOL of what a sandbox installs (an unassigned number)
@@ -132,7 +132,7 @@ def parse(alias: str) -> Record:
     if op not in (DONE, ADDING, REMOVING):
         raise ValueError(f"op {op!r} is none of add, rm")
     mac0 = fields.get("mac0")
-    if mac0 is not None and (not isinstance(mac0, str) or len(_lladdr(mac0)) != 6):
+    if mac0 is not None and not _is_mac(mac0):
         raise ValueError("mac0 is not a MAC address")
     return Record(
         src=_name(fields.get("src"), "src"),
@@ -146,11 +146,11 @@ def parse(alias: str) -> Record:
     )
 
 
-def _lladdr(text: str) -> bytes:
+def _is_mac(value: Any) -> bool:
     try:
-        return parse_lladdr(text)
-    except (TypeError, ValueError):
-        return b""
+        return isinstance(value, str) and mac(value) is not None
+    except ValueError:
+        return False
 
 
 def counter_alias(next_index: int) -> str:

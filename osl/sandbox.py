@@ -25,8 +25,8 @@ from osl import record as _record
 from osl.netlink import NetlinkError
 from osl.netlink import consts as C
 from osl.netlink import requests as R
-from osl.netlink.attrs import parse_lladdr
 from osl.netlink.client import Client
+from osl.netlink.lladdr import mac as _mac
 from osl.plumbing import Plumbing, has_link
 from osl.plumbing import check_name as _check_name
 from osl.record import Record
@@ -131,13 +131,8 @@ def _check_prefix(prefix: str) -> str:
     return prefix
 
 
-def _check_mac(mac: str | None) -> str | None:
-    if mac is None:
-        return None
-    raw = parse_lladdr(mac) if isinstance(mac, str) else bytes(mac)
-    if len(raw) != 6:
-        raise ValueError(f"{mac!r} is not a MAC address")
-    return ":".join(f"{b:02x}" for b in raw)
+def _check_mac(value: Any) -> str | None:
+    return None if value is None else _mac(value)
 
 
 def _iface_addr(value: Any, version: int, what: str) -> Any:

@@ -337,3 +337,21 @@ def test_a_message_takes_attributes_it_could_not_decode_without_reading_them() -
     assert data[16 + 16 :] == bad.encode()
     with pytest.raises(nl.DecodeError):
         nl.decode(data)
+
+
+def test_one_mac_parser_for_kinds_requests_and_the_sandbox() -> None:
+    from osl.netlink import lladdr
+    from osl.netlink import requests as R
+
+    assert lladdr.mac("02:42:C0:00:02:0A") == "02:42:c0:00:02:0a"
+    assert lladdr.mac(b"\x02\x42\xc0\x00\x02\x0a") == "02:42:c0:00:02:0a"
+    assert lladdr.lladdr("AA:BB") == "aa:bb"  # any length for a link-layer address
+    for bad in ("02:42:c0:00:02", "02-42-c0-00-02-0a", " 02:42:c0:00:02:0a", ""):
+        with pytest.raises(ValueError):
+            lladdr.mac(bad)
+    with pytest.raises(TypeError):
+        lladdr.mac(42)
+    msg = R.set_link(3, address="02:42:C0:00:02:0A")
+    assert msg.get("address") == "02:42:c0:00:02:0a"
+    with pytest.raises(ValueError):
+        R.set_link(3, address="02:42")

@@ -21,6 +21,7 @@ from sys import getsizeof
 from typing import Any, Union
 
 from .errors import DecodeError
+from .lladdr import lladdr, parse_lladdr
 
 NLA_F_NESTED = 0x8000
 NLA_F_NET_BYTEORDER = 0x4000
@@ -382,30 +383,6 @@ class IPv6(IP):
 IPV4, IPV6 = IPv4(), IPv6()
 
 
-def format_lladdr(raw: bytes) -> str:
-    return raw.hex(":")
-
-
-def parse_lladdr(text: str) -> bytes:
-    """``"02:42:c0:00:02:0a"`` -> bytes; ValueError on anything else."""
-    if type(text) is not str:
-        raise TypeError(f"a link-layer address is a str like 02:42:c0:00:02:0a, not {text!r}")
-    # "xx:xx:...": every third character a colon, the rest hex digits; bytes.fromhex would
-    # also skip whitespace, which the length check then refuses
-    n = len(text)
-    if n % 3 == 2 and text[2::3] == ":" * (n // 3):
-        try:
-            raw = bytes.fromhex(text.replace(":", ""))
-        except ValueError:
-            pass
-        else:
-            if len(raw) * 3 - 1 == n:
-                return raw
-    if text == "":
-        return b""
-    raise ValueError(f"bad link-layer address {text!r}")
-
-
 class LLAddr(Kind):
     """A link-layer address (usually a 6-byte MAC) as lower-case ``aa:bb:..`` text."""
 
@@ -420,10 +397,7 @@ class LLAddr(Kind):
         return parse_lladdr(value)
 
     def coerce(self, value: Any) -> str:
-        if isinstance(value, bytes):
-            return value.hex(":")
-        raw = parse_lladdr(value)
-        return value if value.islower() or not raw else raw.hex(":")
+        return lladdr(value)
 
     def fast_writer(self, t: int, label: str) -> Any:
         slow = self.writer(t, label)

@@ -21,8 +21,8 @@ from typing import Any, Union
 
 from . import consts as C
 from .addr import AddrMessage
-from .attrs import parse_lladdr
 from .link import LinkMessage
+from .lladdr import mac
 from .neigh import NeighMessage
 from .route import NextHop, RouteMessage
 
@@ -189,7 +189,7 @@ def set_link(
         attrs={
             "ifname": None if name is None else check_ifname(name),
             "mtu": mtu,
-            "address": None if address is None else _mac(address),
+            "address": None if address is None else mac(address),
             "master": master,
             "net_ns_fd": netns_fd,
             "ifalias": alias,
@@ -199,12 +199,6 @@ def set_link(
 
 def del_link(index: int) -> LinkMessage:
     return LinkMessage(C.RTM_DELLINK, C.NLM_F_REQUEST, index=check_index(index))
-
-
-def _mac(text: str) -> str:
-    if len(parse_lladdr(text)) != 6:
-        raise ValueError(f"{text!r} is not a MAC address")
-    return text
 
 
 # --------------------------------------------------------------------------- addresses

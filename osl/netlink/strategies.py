@@ -40,9 +40,9 @@ from .attrs import (
     String,
     Struct,
     Switch,
-    format_lladdr,
 )
 from .link import LinkMessage, LinkPeer
+from .lladdr import format_lladdr
 from .message import NLMSGERR, REGISTRY, DoneMessage, ErrorMessage, RawMessage
 from .neigh import NeighMessage
 from .route import Multipath, NextHop, RouteMessage, Via
