@@ -428,8 +428,9 @@ def _unescape(field: bytes) -> bytes:
     out = bytearray()
     i = 0
     while i < len(field):
-        if field[i] == 0x5C and field[i + 1 : i + 4].isdigit() and i + 4 <= len(field):
-            out.append(int(field[i + 1 : i + 4], 8))
+        code = field[i + 1 : i + 4]
+        if field[i] == 0x5C and len(code) == 3 and all(0x30 <= c <= 0x37 for c in code):
+            out.append(int(code, 8))
             i += 4
         else:
             out.append(field[i])
@@ -643,13 +644,15 @@ def _collect_empty_keys(directory: str) -> None:
     except OSError:
         return
     now = time.time()
+    nsfs = os.stat(THREAD_SELF_NET).st_dev  # a live sandbox's key: no need to look closer
     for name in names:
         key = os.path.join(directory, name)
         try:
             st = os.lstat(key)
-            if now - st.st_mtime < EMPTY_KEY_GRACE or key_state(key) != "empty":
+            if st.st_dev == nsfs or now - st.st_mtime < EMPTY_KEY_GRACE:
                 continue
-            _unlink(key)
+            if key_state(key) == "empty":
+                _unlink(key)
         except (OSError, ValueError):
             continue
 
