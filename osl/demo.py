@@ -38,6 +38,10 @@ def _mac(i: int) -> str:
     return f"02:42:c0:00:02:{10 + i:02x}"
 
 
+class StepFailed(RuntimeError):
+    """A step of the demo failed; the message names the step."""
+
+
 class _Steps:
     def __init__(self, quiet: bool):
         self.quiet = quiet
@@ -45,7 +49,10 @@ class _Steps:
 
     def run(self, what: str, fn: Callable[[], Any]) -> Any:
         start = time.perf_counter()
-        result = fn()
+        try:
+            result = fn()
+        except Exception as e:
+            raise StepFailed(f"{what}: {type(e).__name__}: {e}") from e
         took = time.perf_counter() - start
         self.times.append((what, took))
         if not self.quiet:
@@ -62,10 +69,33 @@ def _udp_round(sb_from: osl.Sandbox, sb_to: osl.Sandbox, family: int, src: str, 
         rx.settimeout(2.0)
         tx.bind((src, 0))
         got = 0
-        for _ in range(20):
+        for n in range(20):
             tx.sendto(PAYLOAD, (dst, PORT))
-            got += len(rx.recv(4096))
+            try:
+                got += len(rx.recv(4096))
+            except socket.timeout:
+                raise TimeoutError(
+                    f"datagram {n + 1} of 20 from {src} to {dst} never came"
+                ) from None
         return got
+
+
+BR_STATE_FORWARDING = 3  # <linux/if_bridge.h>
+
+
+def _wait_forwarding(host: Client, ports: list[str], limit: float = 5.0) -> None:
+    """Wait until each bridge port forwards: the kernel enables a port only once its carrier
+    is up, which linkwatch reports asynchronously, and drops what arrives before."""
+    deadline = time.monotonic() + limit
+    for port in ports:
+        while True:
+            info = host.link(port).get("linkinfo")
+            data = info.get("slave_data") if info is not None else None
+            if data is not None and data.get("state") == BR_STATE_FORWARDING:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"bridge port {port} is not forwarding after {limit:g} s")
+            time.sleep(0.005)
 
 
 def _mounts_under(path: str) -> list[str]:
@@ -133,6 +163,10 @@ def _demo(steps: _Steps, keydir: str, report: dict) -> None:
                         sb.add_neighbor(_addr6(j), _mac(j), link_name=f"veth{i}s")
 
             steps.run(f"sandbox {i}: permanent neighbor entries for the others", neighbors)
+        steps.run(
+            "wait until every bridge port forwards",
+            lambda: _wait_forwarding(host, [f"veth{i}h" for i in range(SANDBOXES)]),
+        )
         received = 0
         for i, sb in enumerate(sandboxes):
             peer = sandboxes[(i + 1) % SANDBOXES]
