@@ -89,6 +89,22 @@ class Plumbing:
         self.problem = problem
         self.is_default = is_default
         self._lo_index: int | None = None
+        self._host_nsid: int | None = None
+
+    def from_host(self, link: Any) -> bool:
+        """Whether ``link`` can be one this sandbox took from the host: a physical device
+        (nothing inside a sandbox can make one), or a link whose other end is in the host
+        (IFLA_LINK_NETNSID). A record is written by anything with CAP_NET_ADMIN inside: on
+        a link it made there (a veth pair of its own), a forged record must not make osl
+        give that link to the host."""
+        kind, nsid = _record.link_anchor(link)
+        if kind is None:
+            return True
+        if nsid is None:
+            return False
+        if self._host_nsid is None:
+            self._host_nsid = self.rt.nsid(self.host.fd)
+        return nsid == self._host_nsid
 
     def free_name(self, prefix: str, n: int) -> tuple[int, str]:
         """The counter's next number (from ``n``) and name, past names something else took

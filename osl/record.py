@@ -192,6 +192,14 @@ class Recorded(NamedTuple):
     name: str
     record: Record
     mac: str | None
+    link: Any  # the link as dumped
+
+
+def link_anchor(link: Any) -> tuple[str | None, int | None]:
+    """A link's kind (None for a physical device) and the namespace id its other end lives
+    in (IFLA_LINK_NETNSID: a veth's peer, a vxlan's socket; None when that is here)."""
+    info = link.get("linkinfo")
+    return (info.get("kind") if info is not None else None), link.get("link_netnsid")
 
 
 class LinkScan(NamedTuple):
@@ -248,7 +256,7 @@ def scan_links(links: Iterable[Any]) -> LinkScan:
         elif any(r.record.src == rec.src for r in recorded):
             problems.append(f"{name}: another interface's record names {rec.src} too; skipped")
         else:
-            recorded.append(Recorded(link.index, name, rec, link.get("address")))
+            recorded.append(Recorded(link.index, name, rec, link.get("address"), link))
     return LinkScan(recorded, counter, unsettled, unborn, lo_down, problems)
 
 

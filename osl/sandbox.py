@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 RTPROT_OSL = _record.RTPROT_OSL
+#: a record on a link that cannot have come from the host (see Plumbing.from_host)
+_FOREIGN = "its record says osl moved it in, but it was made inside the sandbox"
 #: libnetwork's types.StaticRoute route types
 NEXTHOP, CONNECTED = 0, 1
 _T = TypeVar("_T")
@@ -570,11 +572,18 @@ class Sandbox:
         for link in scan.unborn:
             self._plumbing.drop_unborn(link)
         for link, rec in scan.unsettled:
-            self._plumbing.settle(link, rec)
+            if rec.bridge or self._plumbing.from_host(link):
+                self._plumbing.settle(link, rec)
+            else:
+                self._problem(f"{link.get('ifname')}: {_FOREIGN}; left as it is")
         if scan.lo_down and not self._is_default:  # a create that died before this step
             rt.set_link("lo", up=True)
-        found = {
-            r.index: Interface(
+        found: dict[int, Interface] = {}
+        for r in scan.recorded:
+            if not (r.record.bridge or self._plumbing.from_host(r.link)):
+                self._problem(f"{r.name}: {_FOREIGN}; skipped")
+                continue
+            found[r.index] = Interface(
                 self,
                 r.record.src,
                 r.name,
@@ -583,8 +592,6 @@ class Sandbox:
                 master=r.record.master,
                 mac_address=r.mac,
             )
-            for r in scan.recorded
-        }
         config = _record.read_config(rt, found)
         for index, addresses in config.addresses.items():
             iface = found[index]

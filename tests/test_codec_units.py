@@ -355,3 +355,24 @@ def test_one_mac_parser_for_kinds_requests_and_the_sandbox() -> None:
     assert msg.get("address") == "02:42:c0:00:02:0a"
     with pytest.raises(ValueError):
         R.set_link(3, address="02:42")
+
+
+def test_a_namespace_id_message_round_trips_from_the_headers_layout() -> None:
+    import struct
+
+    from osl import netlink as nl
+
+    # struct rtgenmsg (1 byte, padded to 4: NLMSG_ALIGN) + NETNSA_NSID (s32) + NETNSA_FD (u32)
+    body = (
+        struct.pack("=B3x", C.AF_UNSPEC)
+        + struct.pack("=HHi", 8, 1, 7)
+        + struct.pack("=HHI", 8, 3, 5)
+    )
+    data = struct.pack("=IHHII", 16 + len(body), C.RTM_NEWNSID, 0, 9, 0) + body
+    (msg,) = nl.decode(data)
+    assert isinstance(msg, nl.NsidMessage)
+    assert (msg.family, msg.get("nsid"), msg.get("fd"), msg.seq) == (C.AF_UNSPEC, 7, 5, 9)
+    assert msg.encode() == data
+    built = nl.NsidMessage(C.RTM_NEWNSID, seq=9, attrs={"nsid": 7, "fd": 5})
+    assert built.encode() == data
+    assert "RTM_NEWNSID" in str(msg)

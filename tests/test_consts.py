@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import pytest
 
-from osl.netlink import addr, attrs, consts, link, message, neigh, route
+from osl.netlink import addr, attrs, consts, link, message, neigh, nsid, route
 from osl.netlink.attrs import Space, Struct
 
 CI = os.environ.get("CI", "").lower() == "true"  # the same test as tests/conftest.py
@@ -41,10 +41,11 @@ HEADERS = (
     "linux/if.h",
     "linux/veth.h",
     "linux/icmpv6.h",  # ICMPV6_ROUTER_PREF_*
+    "linux/net_namespace.h",  # NETNSA_*
 )
 
 #: Modules whose public UPPER_CASE ints are kernel constants, and whose spaces are checked.
-MODULES: tuple[ModuleType, ...] = (consts, attrs, message, link, addr, route, neigh)
+MODULES: tuple[ModuleType, ...] = (consts, attrs, message, link, addr, route, neigh, nsid)
 
 #: Public UPPER_CASE ints that are the codec's own, not the kernel's.
 NOT_KERNEL = {
@@ -75,6 +76,7 @@ PREFIX = {
     "RTA": "RTA_",
     "RTAX": "RTAX_",
     "NDA": "NDA_",
+    "NETNSA": "NETNSA_",
     "NLMSGERR": "NLMSGERR_ATTR_",
     "NL_POLICY": "NL_POLICY_TYPE_ATTR_",  # empty: its attributes are kept raw
 }

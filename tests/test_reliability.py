@@ -9,6 +9,7 @@ suite's throwaway namespaces; iproute2 (``ip -j``) and /proc/self/mountinfo are 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import subprocess
 import sys
@@ -267,6 +268,58 @@ def test_osl_destroy_works_on_a_sandbox_with_a_malformed_record(sandboxes: Sandb
     assert r.returncode == 0, r.stderr
     assert not os.path.lexists(sb.key)
     assert r.stderr.startswith(f"osl: warning: sandbox {sb.key}: lo: the name counter is malformed")
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        '{"src":"o-esc","bridge":false,"master":null}',
+        '{"src":"o-esc","bridge":false,"master":null,"op":"add","pid":0,"n":null,"mac0":null,"up0":true}',
+        '{"src":"o-esc","bridge":false,"master":null,"op":"rm","pid":0,"n":null,"mac0":null,"up0":false}',
+    ],
+    ids=["done", "adding", "removing"],
+)
+def test_a_forged_record_never_gives_a_link_made_inside_to_the_host(
+    sandboxes: Sandboxes, host: Host, record: str
+) -> None:
+    """Anything with CAP_NET_ADMIN inside can write a well-formed record on a veth pair of
+    its own: osl must not move that link to the host (a way out of the sandbox), whatever
+    the record says. A link osl really moved in has its other end in the host."""
+    sb = sandboxes.new()
+    real, _ = host.veth()
+    sb.add_interface(real, "eth")
+    ns = ns_of(sb)
+    run("ip", "-n", ns, "link", "add", "o-inside", "type", "veth", "peer", "name", "o-insidep")
+    run("ip", "-n", ns, "link", "set", "o-inside", "alias", "osl" + record)
+    with pytest.warns(osl.RecordWarning):
+        again = osl.open_sandbox(sb.key)
+    assert [i.src_name for i in again.interfaces] == [real]
+    assert any("o-inside" in p and "made inside" in p for p in again.problems), again.problems
+    assert host_link("o-esc") is None and host_link("o-inside") is None
+    assert {"o-inside", "o-insidep"} <= set(links_in(sb))
+    for iface in again.interfaces:
+        iface.remove()
+    assert host_link("o-esc") is None and host_link(real) is not None
+    again.close()
+
+
+def test_a_veth_moved_in_has_its_peer_in_the_host_as_the_sandbox_names_it(
+    sandboxes: Sandboxes, host: Host
+) -> None:
+    from osl.netns import NetNS
+
+    sb = sandboxes.new()
+    a, _ = host.veth()
+    sb.add_interface(a, "eth")
+    with NetNS.current() as here:
+        nsid = sb.client.nsid(here.fd)
+    assert nsid is not None and sb.client.link("eth0").get("link_netnsid") == nsid
+    (seen,) = [
+        lk
+        for lk in json.loads(run("ip", "-j", "-n", ns_of(sb), "link").stdout)
+        if lk["ifname"] == "eth0"
+    ]
+    assert seen["link_netnsid"] == nsid  # iproute2 agrees
 
 
 # --- 7. names the kernel would take as templates, duplicates -----------------------------------

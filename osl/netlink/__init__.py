@@ -30,6 +30,7 @@ from .message import (
 from .message import decode_frame as decode_frame
 from .message import frames as frames
 from .neigh import NDA, NeighMessage
+from .nsid import NETNSA, NsidMessage
 from .route import RTA, NextHop, RouteMessage
 
 # name -> the module of the socket layer that defines it
@@ -46,6 +47,7 @@ __all__ = [
     "LINKINFO",
     "MAX_DEPTH",
     "NDA",
+    "NETNSA",
     "NOT_SENT",
     "RTA",
     "AddrMessage",
@@ -62,6 +64,7 @@ __all__ = [
     "NeighMessage",
     "NetlinkError",
     "NextHop",
+    "NsidMessage",
     "RawMessage",
     "RouteMessage",
     "RtMessage",

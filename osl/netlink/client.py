@@ -235,6 +235,14 @@ class Client(Transport):
         return _kept(found, (lambda m: m.index == index) if index else None)
 
     # many at once ------------------------------------------------------------------
+    # namespace ids -------------------------------------------------------------------
+    def nsid(self, netns_fd: int) -> int | None:
+        """The id this namespace gives the namespace open as ``netns_fd`` (what its links'
+        ``link_netnsid`` say of a peer there), or None when it has none."""
+        replies = self.request(R.get_nsid(netns_fd), "get the id of a namespace")
+        value = replies[0].get("nsid") if replies else None
+        return None if value is None or value < 0 else value
+
     def apply(self, msgs: Iterable[Message], *, stop_on_error: bool = True) -> list:
         """Send prepared requests (``osl.netlink.requests``) pipelined; see ``batch``. With
         ``stop_on_error`` the first error is raised (its ``results`` attribute holds all)."""

@@ -24,6 +24,7 @@ from .addr import AddrMessage
 from .link import LinkMessage
 from .lladdr import mac
 from .neigh import NeighMessage
+from .nsid import NsidMessage
 from .route import NextHop, RouteMessage
 
 Address = Union[str, IPv4Address, IPv6Address]
@@ -472,3 +473,13 @@ def del_neigh(
 def dump_neighs(family: int = C.AF_UNSPEC, index: int = 0) -> NeighMessage:
     """RTM_GETNEIGH dump; with strict checking the kernel filters by ``index``."""
     return NeighMessage(C.RTM_GETNEIGH, family=family, attrs={"ifindex": index} if index else None)
+
+
+# --------------------------------------------------------------------------- namespace ids
+
+
+def get_nsid(netns_fd: int) -> NsidMessage:
+    """RTM_GETNSID: the id this namespace gives the namespace open as ``netns_fd``."""
+    if type(netns_fd) is not int or netns_fd < 0:
+        raise ValueError(f"bad namespace fd {netns_fd!r}")
+    return NsidMessage(C.RTM_GETNSID, attrs={"fd": netns_fd})
