@@ -10,22 +10,23 @@ a ``with`` body included, the stand-in passes signals straight on.
 
 from __future__ import annotations
 
-import signal
 import threading
 from typing import Any, Callable
 
-try:  # signal's own wrappers turn every handler into an enum member first: ~0.6 µs a call
+# CPython's C module under ``signal``: signal's own wrappers turn every handler into an enum
+# member first (~0.6 µs a call), and importing signal builds its enums (~1-2 ms)
+try:
     import _signal as _sig
 except ImportError:  # pragma: no cover - not CPython
-    _sig = signal
+    import signal as _sig
 
 #: Signals whose Python handlers are held off while the main thread switches namespaces
 #: (only the main thread runs Python signal handlers; a handler that raises, such as
 #: SIGINT's KeyboardInterrupt, could otherwise leave it in the wrong namespace).
 SIGNALS: tuple[int, ...] = tuple(
-    int(getattr(signal, name))
+    int(getattr(_sig, name))
     for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGALRM", "SIGUSR1", "SIGUSR2")
-    if hasattr(signal, name)
+    if hasattr(_sig, name)
 )
 _hold_depth = 0
 _saved: dict = {}  # signal -> the handler the shield stands in for
