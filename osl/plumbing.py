@@ -52,15 +52,19 @@ def check_name(name: str, what: str) -> str:
     return name
 
 
-def has_link(rt: Client, name: str) -> bool:
-    """Whether ``rt``'s namespace has a link named ``name``."""
+def find_link(rt: Client, name: str) -> Any:
+    """The link named ``name`` in ``rt``'s namespace, or None."""
     try:
-        rt.link(name)
-        return True
+        return rt.link(name)
     except NetlinkError as e:
         if e.errno == errno.ENODEV:
-            return False
+            return None
         raise
+
+
+def has_link(rt: Client, name: str) -> bool:
+    """Whether ``rt``'s namespace has a link named ``name``."""
+    return find_link(rt, name) is not None
 
 
 def _record_of(iface: Any) -> Record:
@@ -256,9 +260,10 @@ class Plumbing:
         rt = self.rt
         try:
             if index is None:
-                if not has_link(rt, src):
+                found = find_link(rt, src)
+                if found is None:
                     return
-                index = rt.link(src).index
+                index = found.index
             if intent is not None and intent.n is not None and self.counter() == intent.n + 1:
                 # back to what it was: no counter before the first interface
                 counter = _record.counter_alias(intent.n) if intent.n else ""
@@ -305,8 +310,8 @@ class Plumbing:
         """Move an interface to the host under its host-side name, never half-way: it is
         renamed in the sandbox and moved under that name (a move that would clash fails
         whole), so the host never sees it under a sandbox name."""
-        rt, host, src = self.rt, self.host_rt(), iface.src_name
-        if has_link(host, src):
+        rt, src = self.rt, iface.src_name
+        if has_link(self.host_rt(), src):
             raise NetlinkError(
                 errno.EEXIST, f"{what}: the host has an interface named {src} already"
             )
@@ -321,16 +326,23 @@ class Plumbing:
             for (step, _), result in zip(steps, rt.batch([m for _, m in steps])):
                 if isinstance(result, NetlinkError):
                     raise result.during(f"{what}: {step}") from result
-            rt.request(R.set_link(index, netns_fd=self.host.fd), f"{what}: move to the host")
+            self.move_out(index, src, what)
         except NetlinkError:
             try:  # not moved: put it back as it was
                 self.configure_again(iface)
             except (NetlinkError, OSError) as e:
                 self.problem(f"could not put {src} back as {iface.dst_name}: {e}")
             raise
+
+    def move_out(self, index: int, src: str, what: str) -> None:
+        """Move link ``index``, named ``src`` already, to the host and clear its record
+        there. A refused move raises; a record left behind is reported (``gc`` clears it
+        once this process is gone)."""
+        self.rt.request(R.set_link(index, netns_fd=self.host.fd), f"{what}: move to the host")
+        host = self.host_rt()
         try:
             host.request(R.set_link(host.link(src).index, alias=""), f"{what}: clear its record")
-        except (NetlinkError, OSError) as e:  # it is out; gc() clears the record later
+        except (NetlinkError, OSError) as e:
             self.problem(f"{what}: {e}")
 
     def configure_again(self, iface: Interface) -> None:
@@ -356,11 +368,7 @@ class Plumbing:
                 return
             if name != rec.src:
                 rt.request(R.set_link(link.index, up=False, name=rec.src), f"{what}: rename")
-            rt.request(R.set_link(link.index, netns_fd=self.host.fd), f"{what}: move to the host")
-            host = self.host_rt()
-            host.request(
-                R.set_link(host.link(rec.src).index, alias=""), f"{what}: clear its record"
-            )
+            self.move_out(link.index, rec.src, what)
         except (NetlinkError, OSError) as e:
             self.problem(f"{what}: {e}")
 

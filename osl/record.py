@@ -147,10 +147,13 @@ def parse(alias: str) -> Record:
 
 
 def _is_mac(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
     try:
-        return isinstance(value, str) and mac(value) is not None
+        mac(value)
     except ValueError:
         return False
+    return True
 
 
 def counter_alias(next_index: int) -> str:
