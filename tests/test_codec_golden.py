@@ -201,7 +201,11 @@ def _leaf_values(attrs: nl.Attrs) -> list:
             out.append(vals[i])
             continue
         raw = attrs._raw(i)
-        kind = attrs.space.kinds.get(t & NLA_TYPE_MASK)
+        kind = (
+            attrs.space.specs[t & NLA_TYPE_MASK].kind
+            if t & NLA_TYPE_MASK in attrs.space.specs
+            else None
+        )
         if kind is None:
             out.append(raw)
         elif (len(raw) in kind.sizes) if kind.sizes is not None else len(raw) >= kind.min_size:

@@ -7,12 +7,12 @@ import gc
 import struct
 import sys
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from osl import netlink as nl
-from osl.netlink import attrs
+from osl.netlink import _plan
 from osl.netlink.attrs import NLA_F_NESTED, NLA_F_NET_BYTEORDER
 
 IFLA_IFNAME, IFLA_MTU, IFLA_LINKINFO, IFLA_AF_SPEC = 3, 4, 18, 26
@@ -126,13 +126,14 @@ def decode_large(lengths: int) -> None:
             data = big_message(61_000 + 4 * i, variant)
             nl.decode(data)
             nl.decode(data)
-            assert attrs._layout_bytes <= attrs._MAX_LAYOUT_BYTES
+            assert _plan._layout_bytes <= _plan.MAX_LAYOUT_BYTES
 
 
 @pytest.fixture
-def empty_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(attrs, "_layouts", {})
-    monkeypatch.setattr(attrs, "_layout_bytes", 0)
+def empty_cache() -> Iterator[None]:
+    _plan.clear()
+    yield
+    _plan.clear()
 
 
 def test_the_layout_cache_holds_no_more_than_its_stated_bytes(empty_cache: None) -> None:
@@ -141,16 +142,16 @@ def test_the_layout_cache_holds_no_more_than_its_stated_bytes(empty_cache: None)
     try:
         decode_large(510)
         gc.collect()
-        kept = sum(len(v) for v in attrs._layouts.values() if v is not attrs._SEEN)
+        kept = sum(len(v) for v in _plan._layouts.values() if v is not _plan._SEEN)
         held = tracemalloc.get_traced_memory()[0]
-        attrs._layouts.clear()
+        _plan._layouts.clear()
         gc.collect()
         held -= tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
     assert kept > 0  # large layouts were kept: the bound is what stopped them
     # the layouts, their keys and the dict that holds them
-    assert held <= attrs._MAX_LAYOUT_BYTES + 256 * 1024, held
+    assert held <= _plan.MAX_LAYOUT_BYTES + 256 * 1024, held
 
 
 def test_a_small_layout_seen_twice_is_remembered_after_many_large_ones(
@@ -161,15 +162,15 @@ def test_a_small_layout_seen_twice_is_remembered_after_many_large_ones(
     nl.decode(small)
     nl.decode(small)
     scans = []
-    scan = attrs._scan
-    monkeypatch.setattr(attrs, "_scan", lambda *a: scans.append(a) or scan(*a))
+    scan = _plan.scan
+    monkeypatch.setattr(_plan, "scan", lambda *a: scans.append(a) or scan(*a))
     (msg,) = nl.decode(small)
     assert scans == [] and msg.get("priority") == 7
 
 
 def test_a_layout_of_many_attributes_is_scanned_each_time_not_kept(empty_cache: None) -> None:
-    data = flat(attrs._MAX_LAYOUT_ATTRS + 1)
+    data = flat(_plan.MAX_LAYOUT_ATTRS + 1)
     for _ in range(3):
         (msg,) = nl.decode(data)
-        assert msg.attrs.getall("mtu")[-1] == attrs._MAX_LAYOUT_ATTRS
-    assert all(v is attrs._SEEN for v in attrs._layouts.values())
+        assert msg.attrs.getall("mtu")[-1] == _plan.MAX_LAYOUT_ATTRS
+    assert all(v is _plan._SEEN for v in _plan._layouts.values())

@@ -11,7 +11,7 @@ from ipaddress import IPv4Address, IPv6Address
 import pytest
 
 from osl import netlink as nl
-from osl.netlink import attrs
+from osl.netlink import _plan
 from osl.netlink import consts as C
 from osl.netlink.attrs import MAX_DEPTH, NLA_F_NESTED, NLA_F_NET_BYTEORDER, Malformed
 from osl.netlink.link import IFLA, LINKINFO
@@ -106,13 +106,13 @@ def test_a_remembered_layout_never_hides_bad_framing() -> None:
 
 
 def test_remembered_layouts_stay_bounded() -> None:
-    for n in range(1, 2 * attrs._MAX_LAYOUTS + 2):  # spans of every length
+    for n in range(1, 2 * _plan.MAX_LAYOUTS + 2):  # spans of every length
         data = nl.RouteMessage(attrs={99: bytes(n)}).encode()
         nl.decode(data)
         nl.decode(data)  # a second sighting: this span's layout is remembered
-    assert len(attrs._layouts) <= attrs._MAX_LAYOUTS
+    assert len(_plan._layouts) <= _plan.MAX_LAYOUTS
     assert all(
-        v is attrs._SEEN or len(v) <= attrs._LAYOUTS_PER_SPAN for v in attrs._layouts.values()
+        v is _plan._SEEN or len(v) <= _plan.LAYOUTS_PER_SPAN for v in _plan._layouts.values()
     )
 
 

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import pytest
 
-from osl.netlink import addr, attrs, consts, link, message, neigh, nsid, route
+from osl.netlink import addr, attrs, consts, framing, link, message, neigh, nsid, route
 from osl.netlink.attrs import Space, Struct
 
 CI = os.environ.get("CI", "").lower() == "true"  # the same test as tests/conftest.py
@@ -45,7 +45,7 @@ HEADERS = (
 )
 
 #: Modules whose public UPPER_CASE ints are kernel constants, and whose spaces are checked.
-MODULES: tuple[ModuleType, ...] = (consts, attrs, message, link, addr, route, neigh, nsid)
+MODULES: tuple[ModuleType, ...] = (consts, framing, attrs, message, link, addr, route, neigh, nsid)
 
 #: Public UPPER_CASE ints that are the codec's own, not the kernel's.
 NOT_KERNEL = {
@@ -126,8 +126,8 @@ def _attribute_items() -> list[Item]:
     for space in _spaces():
         prefix = PREFIX[space.name]
         for t, spec in sorted(space.specs.items()):
-            cname = prefix + spec[0].upper()
-            items.append(Item(f"{space.name} space, type {t} {spec[0]!r}", cname, (cname,), t))
+            cname = prefix + spec.name.upper()
+            items.append(Item(f"{space.name} space, type {t} {spec.name!r}", cname, (cname,), t))
     return items
 
 
@@ -148,7 +148,7 @@ def _struct_items() -> list[Item]:
         "nlmsghdr": message._NLHDR.size,
         "nlmsgerr": message._I32.size + message._NLHDR.size,  # error + echoed header
         "rtnexthop": route._RTNEXTHOP.size,
-        "nlattr": attrs._HDR.size,
+        "nlattr": framing.NLATTR.size,
     }
     items = [
         Item(f"struct {s} as the codec packs it", f"sizeof(struct {s})", (s,), n)
@@ -158,14 +158,14 @@ def _struct_items() -> list[Item]:
     seen: dict[str, int] = {}
     for space in _spaces():
         for _, spec in sorted(space.specs.items()):
-            kind = spec[1]
+            kind = spec.kind
             if isinstance(kind, Struct):
                 if kind.name in seen:
                     if seen[kind.name] != kind.min_size:
                         raise AssertionError(f"two sizes for struct {kind.name}")
                     continue
                 seen[kind.name] = kind.min_size
-                what = f"{space.name} {spec[0]!r}: Struct {kind.name!r} min_size"
+                what = f"{space.name} {spec.name!r}: Struct {kind.name!r} min_size"
                 items.append(Item(what, f"sizeof(struct {kind.name})", (kind.name,), kind.min_size))
     return items
 

@@ -1,468 +1,61 @@
 """Netlink attributes (TLVs): one mechanism shared by every message family.
 
-An attribute *space* is a table ``type -> (name, kind)``; a *kind* knows how one value is
-read from and written to bytes. Declaring a new attribute is one line in a space. Decoding
-checks every attribute's framing and size up front (so a message that decodes is sound) and
-parses leaf values only when they are read. Attributes the space does not know are kept as
-raw bytes with their type (flags included) and written back unchanged.
+An attribute *space* is a table ``type -> (name, kind[, flags])``; a *kind* (``kinds.py``)
+knows how one value is read from and written to bytes. Declaring a new attribute is one line
+in a space. Decoding checks every attribute's framing and size up front (so a message that
+decodes is sound: ``_plan.py``) and parses leaf values only when they are read. Attributes
+the space does not know are kept as raw bytes with their type (flags included) and written
+back unchanged.
 """
 
 from __future__ import annotations
 
-import operator
-import re
 import struct
-from collections import Counter, namedtuple
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from functools import partial
-from ipaddress import IPv4Address, IPv6Address, ip_address
-from operator import attrgetter
-from sys import getsizeof
 from typing import Any, Union
 
+from . import _fast, _plan
+from ._plan import FIXED as _FIXED
+from ._plan import NESTED as _NESTED
+from ._plan import PARSED as _PARSED
+from ._plan import RAW_VALUE as _RAW_VALUE
 from .errors import DecodeError
-from .lladdr import lladdr, parse_lladdr
+from .framing import NLA_F_NESTED, NLA_F_NET_BYTEORDER, NLA_HDRLEN, NLA_TYPE_MASK, PAD
+from .kinds import (  # noqa: F401 - the kinds are importable from here too, as before
+    BE16,
+    BE32,
+    FLAG,
+    IP,
+    IPADDR,
+    IPV4,
+    IPV6,
+    LLADDR,
+    RAW,
+    S8,
+    S32,
+    STRING,
+    U8,
+    U16,
+    U32,
+    U64,
+    Flag,
+    Int,
+    IPv4,
+    IPv6,
+    Kind,
+    LLAddr,
+    Malformed,
+    String,
+    Struct,
+    attribute,
+)
 
-NLA_F_NESTED = 0x8000
-NLA_F_NET_BYTEORDER = 0x4000
-NLA_TYPE_MASK = 0x3FFF
-NLA_HDRLEN = 4
 #: Deepest nesting the decoder follows; deeper input is a DecodeError, never a RecursionError.
 MAX_DEPTH = 16
 
-_HDR = struct.Struct("=HH")
-_PAD = (b"", b"\0\0\0", b"\0\0", b"\0")  # indexed by length & 3
 _LAZY = object()  # in Attrs._vals: a leaf, parsed from the kept bytes when read
-
-# --------------------------------------------------------------------------- kinds
-
-
-class Malformed(bytes):
-    """The raw value of a known attribute whose length does not fit its kind (another kernel
-    version's layout); written back unchanged."""
-
-    def __repr__(self) -> str:
-        return f"Malformed({bytes(self)!r})"
-
-
-class Kind:
-    """How one attribute value is parsed from, and emitted to, bytes."""
-
-    name = "raw"
-    sizes: frozenset | None = None  # allowed exact lengths, or None for any length
-    min_size = 0
-    eager = False  # parsed while decoding (nested kinds), not when read
-    # A value of exactly ``fixed`` bytes is ``unpack(data, offset)[0]``, or an instance of
-    # ``wrap`` (an ipaddress class) holding that integer: read without a Python-level call.
-    fixed = -1
-    unpack: Any = None
-    wrap: Any = None
-    # Any other leaf value is ``leaf_parse(raw, leaf_arg)``: by default parse(raw, depth 0),
-    # or a C function that needs no Python-level call.
-    leaf_arg: Any = 0
-
-    @property
-    def leaf_parse(self) -> Any:
-        return self.parse
-
-    def parse(self, raw: bytes, depth: int) -> Any:
-        return raw
-
-    def emit(self, value: Any) -> bytes:
-        return value
-
-    def coerce(self, value: Any) -> Any:
-        """Check and convert a caller's value; ValueError/TypeError if it cannot be emitted."""
-        if isinstance(value, (bytes, bytearray, memoryview)):
-            return bytes(value)
-        raise TypeError(f"{self.name} attribute needs bytes, not {type(value).__name__}")
-
-    def jsonable(self, value: Any) -> Any:
-        return value.hex() if isinstance(value, bytes) else value
-
-    def show(self, value: Any) -> str:
-        return value.hex() if isinstance(value, bytes) else str(value)
-
-    def tlv(self, t: int, label: str = "") -> Any:
-        """A function: value -> the whole attribute of type ``t`` (header, value, padding)."""
-        emit = self.emit
-        label = label or f"attribute type {t & NLA_TYPE_MASK}"
-        pack = _HDR.pack
-
-        def whole(value: Any) -> bytes:
-            data = emit(value)
-            n = len(data) + 4
-            if n > 0xFFFF:
-                raise ValueError(f"{label}: value too long")
-            return pack(n, t) + data + _PAD[n & 3]
-
-        return whole
-
-    def writer(self, t: int, label: str) -> Any:
-        """A function: a caller's value -> the whole attribute, checked (TypeError or
-        ValueError) and converted on the way; a ``Malformed`` value is written as it is."""
-        tlv = self.tlv(t, label)
-        coerce = self.coerce
-        raw = Kind.tlv(RAW, t, label)
-
-        def write(value: Any) -> bytes:
-            if type(value) is Malformed:
-                return raw(value)
-            return tlv(coerce(value))
-
-        return write
-
-    def fast_writer(self, t: int, label: str) -> Any:
-        """Like ``writer`` but faster, for the common values; it may raise anything on others
-        (the caller then asks ``writer`` for a clear error)."""
-        return self.writer(t, label)
-
-
-RAW = Kind()
-
-
-class Int(Kind):
-    """A fixed-width integer; ``>`` formats are big-endian (network byte order)."""
-
-    def __init__(self, fmt: str, name: str):
-        self.name = name
-        self._struct = struct.Struct(fmt if fmt[0] in "<>=!" else "=" + fmt)
-        self.sizes = frozenset((self._struct.size,))
-        bits = self._struct.size * 8
-        signed = fmt[-1].islower()
-        self._lo = -(1 << (bits - 1)) if signed else 0
-        self._hi = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
-        self.emit = self._struct.pack  # type: ignore[method-assign]
-        self.fixed = self._struct.size
-        self.unpack = self._struct.unpack_from
-        self.coerce = _int_coercer(self._lo, self._hi, self.coerce)  # type: ignore[method-assign]
-
-    def parse(self, raw: bytes, depth: int) -> int:
-        return self._struct.unpack(raw)[0]
-
-    def tlv(self, t: int, label: str = "") -> Any:
-        fmt = self._struct.format
-        if fmt[:1] != "=":  # big-endian value, native header: the generic path
-            return super().tlv(t, label)
-        n = 4 + self._struct.size
-        return partial(struct.Struct("=HH" + fmt[1:] + "x" * ((-n) & 3)).pack, n, t)
-
-    def fast_writer(self, t: int, label: str) -> Any:
-        # struct itself refuses what coerce refuses (non-integers, values out of range)
-        return self.tlv(t, label)
-
-    def coerce(self, value: Any) -> int:
-        """An int in range; a bool or any integer type (``__index__``) counts as its int."""
-        if type(value) is not int:
-            try:
-                value = operator.index(value)
-            except TypeError:
-                raise TypeError(
-                    f"{self.name} attribute needs an int, not {type(value).__name__}"
-                ) from None
-        if not self._lo <= value <= self._hi:
-            raise ValueError(f"{value} does not fit {self.name}")
-        return value
-
-
-def _int_coercer(lo: int, hi: int, slow: Any) -> Any:
-    def coerce(value: Any) -> int:
-        if type(value) is int and lo <= value <= hi:
-            return value
-        return slow(value)
-
-    return coerce
-
-
-U8, U16, U32, U64 = Int("B", "u8"), Int("H", "u16"), Int("I", "u32"), Int("Q", "u64")
-S8, S32 = Int("b", "s8"), Int("i", "s32")
-BE16, BE32 = Int(">H", "be16"), Int(">I", "be32")
-
-
-class Flag(Kind):
-    """A zero-length attribute whose presence means true."""
-
-    name = "flag"
-    sizes = frozenset((0,))
-
-    def parse(self, raw: bytes, depth: int) -> bool:
-        return True
-
-    def emit(self, value: bool) -> bytes:
-        return b""
-
-    def coerce(self, value: Any) -> bool:
-        if value is not True:
-            raise ValueError("a flag attribute is present (True) or left out")
-        return True
-
-
-FLAG = Flag()
-
-
-class String(Kind):
-    """A NUL-terminated string; the value ends at the first NUL."""
-
-    name = "string"
-
-    def parse(self, raw: bytes, depth: int) -> str:
-        end = raw.find(b"\0")
-        return (raw if end < 0 else raw[:end]).decode("utf-8", "surrogateescape")
-
-    def emit(self, value: str) -> bytes:
-        return value.encode("utf-8", "surrogateescape") + b"\0"
-
-    def coerce(self, value: Any) -> str:
-        if not isinstance(value, str):
-            raise TypeError(f"string attribute needs a str, not {type(value).__name__}")
-        if "\0" in value:
-            raise ValueError(f"string attribute value {value!r} contains NUL")
-        try:
-            value.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError as e:
-            raise ValueError(f"string attribute value {value!r} cannot be encoded: {e}") from None
-        return str(value)
-
-    def show(self, value: str) -> str:
-        return repr(value) if (not value or " " in value or "=" in value) else value
-
-
-STRING = String()
-
-
-def _fast_v4(raw: bytes) -> IPv4Address:
-    addr = _new_address(IPv4Address)
-    addr._ip = _from_bytes(raw, "big")
-    return addr
-
-
-def _fast_v6(raw: bytes) -> IPv6Address:
-    addr = _new_address(IPv6Address)
-    addr._ip = _from_bytes(raw, "big")
-    addr._scope_id = None
-    return addr
-
-
-def _emit_ip(addr: IPv4Address | IPv6Address) -> bytes:
-    # ``addr.packed`` goes through two Python-level calls; this is the same bytes in one
-    return addr._ip.to_bytes(4 if addr._version == 4 else 16, "big")
-
-
-_new_address = object.__new__
-_new_tuple = tuple.__new__
-_from_bytes = int.from_bytes
-# The public constructors validate again what the decoder checked already, and cost several
-# times more; use the fast paths only while they give the very same objects and bytes.
-try:
-    _V4, _V6 = b"\xc0\x00\x02\x01", b" \x01\r\xb8" + bytes(11) + b"\x01"
-    if (
-        _fast_v4(_V4) != IPv4Address(_V4)
-        or str(_fast_v6(_V6)) != str(IPv6Address(_V6))
-        or _emit_ip(IPv4Address(_V4)) != _V4
-        or _emit_ip(IPv6Address(_V6)) != _V6
-    ):
-        raise TypeError
-    _emit_ip_fast = _emit_ip
-except (AttributeError, TypeError):  # pragma: no cover - another ipaddress implementation
-    _emit_ip_fast = None
-    _fast_v4, _fast_v6 = IPv4Address, IPv6Address  # type: ignore[assignment]
-    _emit_ip = attrgetter("packed")  # type: ignore[assignment]
-
-
-class IP(Kind):
-    """An IPv4 (4 bytes) or IPv6 (16 bytes) address, as an ``ipaddress`` object."""
-
-    name = "ip"
-    sizes = frozenset((4, 16))
-    emit = staticmethod(_emit_ip)
-
-    def tlv(self, t: int, label: str = "") -> Any:
-        if _emit_ip is not _emit_ip_fast:  # another ipaddress implementation
-            return super().tlv(t, label)
-        head4, head16 = _HDR.pack(8, t), _HDR.pack(20, t)
-
-        def whole(addr: IPv4Address | IPv6Address) -> bytes:
-            if addr._version == 4:
-                return head4 + addr._ip.to_bytes(4, "big")
-            return head16 + addr._ip.to_bytes(16, "big")
-
-        return whole
-
-    versions = (4, 6)
-    fixed = 4 if _fast_v4 is not IPv4Address else -1  # the fast path verified above
-    unpack = struct.Struct(">I").unpack_from
-    wrap = IPv4Address
-
-    def fast_writer(self, t: int, label: str) -> Any:
-        slow = self.writer(t, label)
-        if _emit_ip is not _emit_ip_fast:  # another ipaddress implementation
-            return slow
-        head4, head16 = _HDR.pack(8, t), _HDR.pack(20, t)
-        # the whole IPv4 attribute in one big-endian pack: its native header read as big-endian
-        pack4 = partial(struct.Struct(">HHI").pack, *struct.unpack(">HH", head4))
-        v4 = IPv4Address if 4 in self.versions else None
-        v6 = IPv6Address if 6 in self.versions else None
-        n4 = 4 if v4 else -1
-        n16 = 16 if v6 else -1
-
-        def write(value: Any) -> bytes:
-            cls = type(value)
-            if cls is v4:
-                return pack4(value._ip)
-            if cls is v6:
-                return head16 + value._ip.to_bytes(16, "big")
-            if cls is bytes:  # packed, as request builders have it
-                n = len(value)
-                if n == n4:
-                    return head4 + value
-                if n == n16:
-                    return head16 + value
-            return slow(value)
-
-        return write
-
-    def parse(self, raw: bytes, depth: int) -> IPv4Address | IPv6Address:
-        if len(raw) == 4:
-            addr = _new_address(IPv4Address)
-            addr._ip = _from_bytes(raw, "big")
-            return addr
-        return _fast_v6(raw)
-
-    if _fast_v4 is IPv4Address:  # pragma: no cover - the fast path was refused above
-
-        def parse(self, raw: bytes, depth: int) -> IPv4Address | IPv6Address:
-            return IPv4Address(raw) if len(raw) == 4 else IPv6Address(raw)
-
-    def coerce(self, value: Any) -> IPv4Address | IPv6Address:
-        if type(value) is IPv4Address or type(value) is IPv6Address:
-            return value
-        if isinstance(value, (IPv4Address, IPv6Address)):
-            return ip_address(int(value)) if value.version == 4 else IPv6Address(int(value))
-        if isinstance(value, bytes) and len(value) in (4, 16):
-            return self.parse(value, 0)
-        if isinstance(value, str):
-            return ip_address(value)
-        raise TypeError(f"ip attribute needs an address, not {value!r}")
-
-    def jsonable(self, value: Any) -> str:
-        return str(value)
-
-
-IPADDR = IP()
-
-
-class IPv4(IP):
-    """An IPv4 address only (a ``struct in_addr``)."""
-
-    name = "ipv4"
-    sizes = frozenset((4,))
-    versions = (4,)
-
-    def coerce(self, value: Any) -> IPv4Address:
-        value = super().coerce(value)
-        if value.version != 4:
-            raise ValueError(f"{value} is not an IPv4 address")
-        return value
-
-
-class IPv6(IP):
-    """An IPv6 address only (a ``struct in6_addr``)."""
-
-    name = "ipv6"
-    sizes = frozenset((16,))
-    versions = (6,)
-    fixed = -1
-
-    def coerce(self, value: Any) -> IPv6Address:
-        value = super().coerce(value)
-        if value.version != 6:
-            raise ValueError(f"{value} is not an IPv6 address")
-        return value
-
-
-IPV4, IPV6 = IPv4(), IPv6()
-
-
-class LLAddr(Kind):
-    """A link-layer address (usually a 6-byte MAC) as lower-case ``aa:bb:..`` text."""
-
-    name = "lladdr"
-    leaf_parse = staticmethod(bytes.hex)  # raw.hex(":"), in C
-    leaf_arg = ":"
-
-    def parse(self, raw: bytes, depth: int) -> str:
-        return raw.hex(":")
-
-    def emit(self, value: str) -> bytes:
-        return parse_lladdr(value)
-
-    def coerce(self, value: Any) -> str:
-        return lladdr(value)
-
-    def fast_writer(self, t: int, label: str) -> Any:
-        slow = self.writer(t, label)
-        raw = Kind.tlv(RAW, t, label)
-
-        def write(value: Any) -> bytes:
-            if type(value) is str:
-                return raw(parse_lladdr(value))
-            return slow(value)
-
-        return write
-
-
-LLADDR = LLAddr()
-
-
-class Struct(Kind):
-    """A fixed C struct, as a named tuple. Longer input keeps its unknown tail (``tail``)."""
-
-    def __init__(self, name: str, fmt: str, fields: str):
-        self.name = name
-        self._struct = struct.Struct(fmt if fmt[0] in "<>=!" else "=" + fmt)
-        self.min_size = self._struct.size
-        #: one struct code per field ("I", "2s", ...), for checks and generators
-        self._codes = []
-        for count, code in re.findall(r"(\d*)([a-zA-Z?])", self._struct.format.lstrip("<>=!@")):
-            if code == "s":
-                self._codes.append(count + code)
-            elif code != "x":
-                self._codes += [code] * int(count or 1)
-        self.type = namedtuple(name, fields.split() + ["tail"], defaults=(b"",))
-
-    def parse(self, raw: bytes, depth: int) -> tuple:
-        # tuple.__new__ skips the named tuple's Python-level __new__ (one argument a field)
-        return _new_tuple(self.type, self._struct.unpack_from(raw) + (raw[self.min_size :],))
-
-    def emit(self, value: tuple) -> bytes:
-        return self._struct.pack(*value[:-1]) + value[-1]
-
-    def coerce(self, value: Any) -> tuple:
-        if isinstance(value, Mapping):
-            value = self.type(**value)
-        elif not isinstance(value, self.type):
-            value = self.type(*value)
-        try:
-            if self._struct.pack(*value[:-1]) and any(
-                len(v) != int(c[:-1] or 1)
-                for v, c in zip(value[:-1], self._codes)
-                if isinstance(v, bytes)
-            ):
-                raise struct.error("a byte-string field has the wrong length")
-        except (struct.error, TypeError) as e:
-            raise ValueError(f"bad {self.name} value {value!r}: {e}") from None
-        if not isinstance(value[-1], bytes):
-            raise TypeError(f"{self.name}.tail must be bytes")
-        return value
-
-    def jsonable(self, value: tuple) -> dict:
-        d = {k: v.hex() if isinstance(v, bytes) else v for k, v in value._asdict().items()}
-        if not d["tail"]:
-            del d["tail"]
-        return d
-
-    def show(self, value: tuple) -> str:
-        return "{" + " ".join(f"{k}={v}" for k, v in self.jsonable(value).items()) + "}"
+_new = object.__new__
 
 
 class Nested(Kind):
@@ -513,6 +106,41 @@ class Switch(Kind):
 # --------------------------------------------------------------------------- spaces
 
 
+class Spec:
+    """One attribute of a space. ``type`` has the flag bits (NLA_F_NESTED) a new attribute of
+    that name is given; ``leaf`` is how the plan reads it (None for nested and switched kinds,
+    decoded up front); ``write`` checks a caller's value and writes the whole attribute (None
+    for a switch, which needs its sibling's value), ``fast`` the same for the common values,
+    raising anything on others (``_fast.writer``)."""
+
+    __slots__ = ("fast", "kind", "leaf", "name", "type", "write")
+
+    def __init__(self, name: str, kind: Kind, type: int, leaf: tuple | None, write: Any, fast: Any):
+        self.name = name
+        self.kind = kind
+        self.type = type
+        self.leaf = leaf
+        self.write = write
+        self.fast = fast
+
+    def __repr__(self) -> str:
+        return f"<Spec {self.name} {self.kind.name} type {self.type:#x}>"
+
+
+def leaf(kind: Kind) -> tuple:
+    """How the plan reads a leaf of ``kind``: (parse, arg, sizes, min_size, fixed, unpack,
+    wrap), as ``Kind`` describes them."""
+    return (
+        kind.leaf_parse,
+        kind.leaf_arg,
+        kind.sizes,
+        kind.min_size,
+        kind.fixed,
+        kind.unpack,
+        kind.wrap,
+    )
+
+
 class Space:
     """An attribute space: a table of ``type -> (name, kind[, flags])``.
 
@@ -522,62 +150,67 @@ class Space:
 
     def __init__(self, name: str, table: Mapping[int, tuple] | None = None):
         self.name = name
-        self.specs: dict = {}  # type -> (name, kind, eager, is_switch)
-        self.types: dict = {}  # name -> type | default flags
-        self.names: dict = {}  # type -> name
-        self.kinds: dict = {}  # type -> kind
-        self.writers: dict = {}  # name -> (type | flags, kind.writer or None for a switch)
-        self.writes: dict = {}  # name -> kind.fast_writer, switches left out
-        # kinds parsed on each read: type -> (parse, arg, sizes, min_size, fixed, unpack, wrap)
-        self.leaves: dict = {}
-        self.switch_keys: dict = {}  # type of a switch's sibling key -> its name
+        self.specs: dict[int, Spec] = {}  # type, flags masked off -> its spec
+        self.by_name: dict[str, Spec] = {}
+        self.fast_writes: dict[str, Any] = {}  # name -> spec.fast: _written's one lookup
+        self.switch_keys: frozenset = frozenset()  # names whose value chooses a switch's space
         self.empty = Attrs(self)  # no attributes: one shared value (Attrs are immutable)
         if table:
             self.define(table)
 
     def define(self, table: Mapping[int, tuple]) -> Space:
-        for t, spec in table.items():
-            name, kind = spec[0], spec[1]
-            flags = spec[2] if len(spec) > 2 else 0
-            switch = type(kind) is Switch
-            self.specs[t] = (name, kind, kind.eager, switch)
-            self.types[name] = t | flags
-            self.names[t] = name
-            self.kinds[t] = kind
-            if not kind.eager and not switch:
-                leaf = (kind.leaf_parse, kind.leaf_arg, kind.sizes, kind.min_size)
-                leaf += (kind.fixed, kind.unpack, kind.wrap)
-                self.leaves[t] = leaf
+        for t, (name, kind, *flags) in table.items():
+            tf = t | (flags[0] if flags else 0)
             label = f"{self.name} {name}"
-            self.writers[name] = (t | flags, None if switch else kind.writer(t | flags, label))
-            if not switch:
-                self.writes[name] = kind.fast_writer(t | flags, label)
-        for t, (_name, kind, *_rest) in self.specs.items():
             if type(kind) is Switch:
-                self.switch_keys[self.types[kind.key] & NLA_TYPE_MASK] = kind.key
+                spec = Spec(name, kind, tf, None, None, None)
+                self.switch_keys |= {kind.key}
+            else:
+                write = kind.writer(tf, label)
+                if _fast.ENABLED:
+                    spec = Spec(
+                        name,
+                        kind,
+                        tf,
+                        None if kind.eager else _fast.leaf(kind),
+                        write,
+                        _fast.writer(kind, tf, label),
+                    )
+                else:
+                    spec = Spec(name, kind, tf, None if kind.eager else leaf(kind), write, write)
+            self.specs[t] = self.by_name[name] = spec
+            if spec.fast is not None:
+                self.fast_writes[name] = spec.fast
         return self
 
     def writer(self, key: str | int) -> tuple:
         """``(type, write)`` for an attribute name or type number (``write`` is None for a
         switched nested attribute, which needs its sibling's value)."""
-        w = self.writers.get(key) if type(key) is str else None
-        if w is not None:
-            return w
+        spec = self.by_name.get(key) if type(key) is str else None
+        if spec is not None:
+            return spec.type, spec.write
         if type(key) is not int:
             raise KeyError(f"{self.name} has no attribute {key!r}")
         if not 0 <= key <= 0xFFFF:
             raise ValueError(f"attribute type {key} out of range")
-        kind = self.kinds.get(key & NLA_TYPE_MASK, RAW)
+        kind = self.kind_of(key)
         if type(kind) is Switch:
             return (key, None)
         return (key, kind.writer(key, f"{self.name} {self.name_of(key)}"))
 
     def type_of(self, key: str | int) -> int:
+        """The type number (with its default flags, for a name) of an attribute."""
         return self.writer(key)[0]
 
     def name_of(self, t: int) -> str | int:
+        """The name of attribute type ``t`` (flags ignored), or ``t`` when it is unknown."""
         spec = self.specs.get(t & NLA_TYPE_MASK)
-        return t if spec is None else spec[0]
+        return t if spec is None else spec.name
+
+    def kind_of(self, t: int) -> Kind:
+        """The kind of attribute type ``t`` (flags ignored); RAW when it is unknown."""
+        spec = self.specs.get(t & NLA_TYPE_MASK)
+        return RAW if spec is None else spec.kind
 
     def __repr__(self) -> str:
         return f"<Space {self.name}>"
@@ -586,182 +219,57 @@ class Space:
 # --------------------------------------------------------------------------- decoding
 
 
-# How attribute i of a set is read (its entry in the set's plan: offset and length of the
-# value, then one of these modes and two of its arguments).
-_RAW_VALUE = 0  # a type the space does not know: the raw bytes
-_FIXED = 1  # an integer: unpack(data, offset)[0], an instance of wrap around it if wrap is set
-_PARSED = 2  # parse(raw, arg)
-_MALFORMED = 3  # a known leaf whose length does not fit its kind
-_NESTED = 4  # decoded up front (nested and switched kinds): _vals[i]
-
-
-def _scan(space: Space, data: bytes, start: int, end: int) -> tuple:
-    """Check the framing of the attributes in ``data[start:end]``: ``(types, plan, indexes
-    of nested and switched attributes or None, type -> first index)``."""
-    types: list = []
-    plan: list = []
-    add_type = types.append
-    add = plan.append
-    leaves = space.leaves
-    specs = space.specs
-    unpack = _HDR.unpack_from
-    special = None
-    off = start
-    while off < end:
-        if end - off < NLA_HDRLEN:
-            raise DecodeError(
-                f"{space.name}: {end - off} trailing bytes, too short for an attribute"
-            )
-        ln, t = unpack(data, off)
-        if ln < NLA_HDRLEN or off + ln > end:
-            raise DecodeError(
-                f"{space.name}: attribute type {t} at offset {off} has bad length {ln}"
-            )
-        n = ln - NLA_HDRLEN
-        leaf = leaves.get(t & NLA_TYPE_MASK)
-        if leaf is not None:
-            parse, arg, sizes, min_size, fixed, unpack_value, wrap = leaf
-            if n == fixed:
-                add((off + 4, n, _FIXED, unpack_value, wrap))
-            elif (n in sizes) if sizes is not None else (n >= min_size):
-                add((off + 4, n, _PARSED, parse, arg))
-            else:
-                add((off + 4, n, _MALFORMED, None, None))
-        elif t & NLA_TYPE_MASK in specs:
-            if special is None:
-                special = []
-            special.append(len(types))
-            add((off + 4, n, _NESTED, None, None))
-        else:
-            add((off + 4, n, _RAW_VALUE, None, None))
-        add_type(t)
-        off += (ln + 3) & ~3
-    # types and where hold only ints: the garbage collector stops tracking them at its first
-    # look, so a long dump kept in memory does not make every later collection slower (lists
-    # stay tracked); the plan holds functions and stays tracked, but the sets of a layout
-    # share theirs.
-    n = len(types)
-    where = dict(zip(reversed(types), range(n - 1, -1, -1)))
-    return tuple(types), tuple(plan), special and tuple(special), where
-
-
-def _layout(start: int, types: tuple, plan: tuple, special: tuple | None, where: dict) -> tuple:
-    """A struct reading every attribute header of one layout, the headers it must find, and
-    what ``_scan`` found for it."""
-    fmt = "="
-    headers: list = []
-    pos = start
-    for t, entry in zip(types, plan):
-        off = entry[0] - NLA_HDRLEN
-        if off > pos:
-            fmt += f"{off - pos}x"
-        fmt += "HH"
-        pos = off + NLA_HDRLEN
-        headers += (entry[1] + NLA_HDRLEN, t)
-    return struct.Struct(fmt).unpack_from, tuple(headers), (types, plan, special, where)
-
-
-_SEEN = object()  # a span seen once: the next sighting gets the struct of its layout
-_layouts: dict = {}  # (space, start, end) -> _SEEN, or [(unpack headers, headers, scan result)]
-_MAX_LAYOUTS = 512
-_LAYOUTS_PER_SPAN = 4
-#: The cache keeps at most 4 MiB of layouts (counted by ``_size``; beyond that it starts
-#: afresh) besides its at most _MAX_LAYOUTS keys, and no layout of more than 512 attributes
-#: (a set that large is scanned each time; its layout would hold some 100 KiB).
-_MAX_LAYOUT_BYTES = 4 << 20
-_MAX_LAYOUT_ATTRS = 512
-_layout_bytes = 0  # what the layouts in _layouts hold, by _size
-_INT = getsizeof(1 << 29)  # an integer a layout may hold alone
-
-
 def decode_attrs(space: Space, data: bytes, start: int, end: int, depth: int = 0) -> Attrs:
     """Decode the attributes in ``data[start:end]``; DecodeError unless all are sound.
 
-    Framing and leaf sizes are checked here (once per layout: see the plan) and nested
+    Framing and leaf sizes are checked here (once per layout: see ``_plan``) and nested
     attributes are decoded; leaf values are parsed each time they are read.
     """
     if depth > MAX_DEPTH:
         raise DecodeError(f"attributes nested deeper than {MAX_DEPTH}")
-    # The entries of a dump mostly share a few layouts (the same attributes, the same lengths):
-    # once a span has been seen twice its layouts get a struct that reads all their headers in
-    # one call, and when the headers are the same again, what was found before holds (the
-    # framing checks included).
-    key = (space, start, end)
-    seen = _layouts.get(key)
-    found = None
-    if seen is not None and seen is not _SEEN:
-        for unpack, headers, result in seen:
-            if unpack(data, start) == headers:
-                found = result
-                break
-    if found is None:
-        found = _scan(space, data, start, end)
-        _remember(key, seen, start, found)
-    types, plan, special, where = found
-    attrs = _new_attrs(Attrs)
-    attrs.space = space
-    attrs._types = types
-    attrs._where = where
-    attrs._plan = plan
-    attrs._data = data
-    attrs._start = start
-    attrs._end = end
-    attrs._vals = None
-    if special:
-        attrs._vals = vals = [_LAZY] * len(types)
-        switches = []
-        specs = space.specs
-        for i in special:
-            _name, kind, eager, _switch = specs[types[i] & NLA_TYPE_MASK]
-            raw = attrs._raw(i)
-            if len(raw) < kind.min_size:
-                vals[i] = Malformed(raw)
-            elif eager:
-                vals[i] = kind.parse(raw, depth + 1)
-            else:
-                switches.append((i, kind, raw))
-        for i, kind, raw in switches:
-            chosen = kind.choose(attrs.get(kind.key))
-            vals[i] = raw if chosen is None else chosen.parse(raw, depth + 1)
+    attrs = attrs_over(space, data, start, end)
+    attrs._read(depth)
     return attrs
 
 
-def _remember(key: tuple, seen: Any, start: int, found: tuple) -> None:
-    """Note a sighting of span ``key`` whose scan gave ``found``, within the cache's bounds."""
-    global _layout_bytes
-    if seen is None:
-        if len(_layouts) >= _MAX_LAYOUTS:
-            _layouts.clear()
-            _layout_bytes = 0
-        _layouts[key] = _SEEN
-        return
-    n = len(found[0])
-    if not n or n > _MAX_LAYOUT_ATTRS or (seen is not _SEEN and len(seen) >= _LAYOUTS_PER_SPAN):
-        return
-    layout = _layout(start, *found)
-    size = _size(layout)
-    if _layout_bytes + size > _MAX_LAYOUT_BYTES:
-        _layouts.clear()
-        _layout_bytes = 0
-        seen = _SEEN
-    _layout_bytes += size
-    if seen is _SEEN:
-        _layouts[key] = [layout]
-    else:
-        seen.append(layout)
+def attrs_over(space: Space, data: bytes, start: int, end: int) -> Attrs:
+    """The one constructor of an Attrs: the set in ``data[start:end]``, read on first use
+    (``decode_attrs`` reads it at once; bytes this codec wrote need no check first)."""
+    attrs = _new(Attrs)
+    attrs.space = space
+    attrs._data = data
+    attrs._start = start
+    attrs._end = end
+    attrs._types = attrs._plan = attrs._vals = None
+    return attrs
 
 
-def _size(layout: tuple) -> int:
-    """The bytes one layout holds, as ``sys.getsizeof`` counts them: its struct, tuples, dict
-    and plan entries, and every integer in them as if none were shared."""
-    unpack, headers, found = layout
-    types, plan, special, where = found
-    held = (unpack, unpack.__self__, unpack.__self__.format, headers, found, types, plan, where)
-    ints = len(headers) + 2 * len(plan) + 2 * len(where) + (len(special) if special else 0)
-    return sum(map(getsizeof, held)) + sum(map(getsizeof, plan)) + getsizeof(special) + ints * _INT
+def _decode_special(attrs: Attrs, special: tuple, depth: int) -> list:
+    """The values of a set's nested and switched attributes (``special``: their indexes),
+    decoded up front; a switched one once its sibling is read."""
+    types = attrs._types
+    vals = [_LAZY] * len(types)
+    attrs._vals = vals
+    switches = []
+    specs = attrs.space.specs
+    for i in special:
+        kind = specs[types[i] & NLA_TYPE_MASK].kind
+        raw = attrs._raw(i)
+        if len(raw) < kind.min_size:
+            vals[i] = Malformed(raw)
+        elif kind.eager:
+            vals[i] = kind.parse(raw, depth + 1)
+        else:
+            switches.append((i, kind, raw))
+    for i, kind, raw in switches:
+        chosen = kind.choose(attrs.get(kind.key))
+        vals[i] = raw if chosen is None else chosen.parse(raw, depth + 1)
+    return vals
 
 
-_new_attrs = object.__new__
+# --------------------------------------------------------------------------- encoding
+
+Pairs = Union[Mapping[Union[str, int], Any], Iterable[tuple]]
 
 
 def _written(space: Space, items: Pairs) -> bytes:
@@ -780,7 +288,7 @@ def _written(space: Space, items: Pairs) -> bytes:
         else:
             items = list(items)  # read twice when a value is refused
     try:  # the common case: known names, plain values
-        writes = space.writes
+        writes = space.fast_writes
         out = []
         add = out.append
         for k, v in items:
@@ -815,8 +323,10 @@ def _write_all(space: Space, items: Iterable[tuple]) -> bytes:
             raise type(e)(f"{space.name} {space.name_of(t)}: {e}") from None
         except struct.error as e:  # an int subclass out of a big-endian kind's range
             raise ValueError(f"{space.name} {space.name_of(t)}: {e}") from None
-        if t & NLA_TYPE_MASK in switch_keys:
-            siblings.setdefault(switch_keys[t & NLA_TYPE_MASK], value)
+        if switch_keys:
+            name = space.name_of(t)
+            if name in switch_keys:
+                siblings.setdefault(name, value)
     for i, t, value in switches or ():
         out[i] = _write_switch(space, t, value, siblings)
     return b"".join(out)
@@ -825,13 +335,13 @@ def _write_all(space: Space, items: Iterable[tuple]) -> bytes:
 def _write_switch(space: Space, t: int, value: Any, siblings: dict) -> bytes:
     """A switched nested attribute (``IFLA_INFO_DATA``): its space is chosen by the value of
     its sibling (``IFLA_INFO_KIND``)."""
-    kind = space.kinds[t & NLA_TYPE_MASK]
+    kind = space.kind_of(t)
     label = f"{space.name} {space.name_of(t)}"
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return Kind.tlv(RAW, t, label)(bytes(value))
+        return attribute(t, bytes(value), label)
     key = siblings.get(kind.key)
     if key is not None:
-        key = space.kinds[space.types[kind.key] & NLA_TYPE_MASK].coerce(key)
+        key = space.by_name[kind.key].kind.coerce(key)
     chosen = kind.choose(key)
     if chosen is None:
         raise ValueError(f"{space.name}: no attribute set is known for {kind.key}={key!r}")
@@ -839,8 +349,6 @@ def _write_switch(space: Space, t: int, value: Any, siblings: dict) -> bytes:
 
 
 # --------------------------------------------------------------------------- container
-
-Pairs = Union[Mapping[Union[str, int], Any], Iterable[tuple]]
 
 
 class Attrs:
@@ -853,42 +361,47 @@ class Attrs:
     """
 
     # _data[_start:_end]: the attributes' bytes. _types[i]: the type of attribute i, flags
-    # included; _plan[i]: how its value is read, (offset, length, mode, f, arg) (see _scan);
+    # included; _plan[i]: how its value is read, (offset, length, mode, f, arg) (see _plan);
     # _vals[i]: the value of a nested attribute, decoded up front (_vals None: no nested ones).
     # _where: type -> index of its first attribute. _types, _plan and _where are shared by the
-    # sets of one layout. A built set finds them (and _vals) on first read.
+    # sets of one layout. A set read lazily finds them (and _vals) on first read.
     __slots__ = ("_data", "_end", "_plan", "_start", "_types", "_vals", "_where", "space")
 
-    def __init__(self, space: Space, items: Pairs | None = None):
-        self.space = space
-        self._vals = None
-        self._start = 0
-        if items:
-            self._types = self._plan = None
-            self._data = data = _written(space, items)
-            self._end = len(data)
-        else:
-            self._data = b""
-            self._end = 0
-            self._types = self._plan = ()
-            self._where = {}
+    def __new__(cls, space: Space, items: Pairs | None = None) -> Attrs:
+        if not items:
+            return decode_attrs(space, b"", 0, 0)
+        data = _written(space, items)
+        return attrs_over(space, data, 0, len(data))
+
+    def __getnewargs__(self) -> tuple:  # copy and pickle: rebuilt from the typed items
+        return (self.space, self.typed_items())
 
     # reading -----------------------------------------------------------------
-    def _scan(self) -> list:
-        """Find the attributes of a built set in its bytes (on first read)."""
-        found = decode_attrs(self.space, self._data, self._start, self._end)
-        self._plan = found._plan
-        self._vals = found._vals
-        self._where = found._where
-        self._types = found._types
+    def _read(self, depth: int) -> None:
+        """Find how the attributes are read (``_plan``) and decode the nested ones."""
+        found = _plan.find(self.space, self._data, self._start, self._end)
+        self._types, self._plan, special, self._where = found
+        self._vals = None
+        if special:
+            _decode_special(self, special, depth)
+
+    def _scan(self) -> tuple:
+        """Find the attributes of a set read lazily (on first read)."""
+        self._read(0)
         return self._types
+
+    def locate(self, offset: int) -> str | int | None:
+        """The name (or type number) of the attribute whose bytes, header included, hold byte
+        ``offset`` of the buffer this set reads from; None when none does."""
+        plan = self._plan if self._plan is not None else (self._scan() and self._plan)
+        for t, (off, n, *_rest) in zip(self._types, plan):
+            if off - NLA_HDRLEN <= offset < off + n:
+                return self.space.name_of(t)
+        return None
 
     def _raw(self, i: int) -> bytes:
         off, n = self._plan[i][:2]
         return self._data[off : off + n]
-
-    def _value(self, i: int) -> Any:
-        return self._values((i,))[0]
 
     def _values(self, indexes: Iterable[int]) -> list:
         """The values of attributes ``indexes``: nested ones as decoded up front, leaves
@@ -896,32 +409,28 @@ class Attrs:
         plan = self._plan
         data = self._data
         out = []
-        add = out.append
         for i in indexes:
             off, n, mode, f, arg = plan[i]
-            if mode == _FIXED:  # an integer, or an IPv4 address: no Python-level call
+            if mode == _FIXED:  # an integer, read in place; an IPv4 address wraps it
                 value = f(data, off)[0]
-                if arg is not None:
-                    addr = _new_address(arg)
-                    addr._ip = value
-                    value = addr
-                add(value)
+                out.append(value if arg is None else arg(value))
             elif mode == _PARSED:
-                add(f(data[off : off + n], arg))
+                out.append(f(data[off : off + n], arg))
             elif mode == _NESTED:
-                add(self._vals[i])
+                out.append(self._vals[i])
             elif mode == _RAW_VALUE:
-                add(data[off : off + n])
+                out.append(data[off : off + n])
             else:
-                add(Malformed(data[off : off + n]))
+                out.append(Malformed(data[off : off + n]))
         return out
 
     def _index(self, key: str | int) -> int:
         """The index of the first attribute ``key``, or -1."""
         if type(key) is str:
-            t = self.space.types.get(key)
-            if t is None:
+            spec = self.space.by_name.get(key)
+            if spec is None:
                 return -1
+            t = spec.type
         else:
             t = key
         if self._types is None:
@@ -944,35 +453,19 @@ class Attrs:
 
     def get(self, key: str | int, default: Any = None) -> Any:
         """The first value of attribute ``key`` (a name or a type number), or ``default``."""
-        plan = self._plan
-        if plan is None:
-            self._scan()
-            plan = self._plan
-        i = self._where.get(self.space.types.get(key))  # a name; never a type number
-        if i is not None:  # the hot path of every reader: _values inlined
-            off, n, mode, f, arg = plan[i]
-            if mode == _FIXED:
-                value = f(self._data, off)[0]
-                if arg is None:
-                    return value
-                addr = _new_address(arg)
-                addr._ip = value
-                return addr
-            if mode == _PARSED:
-                return f(self._data[off : off + n], arg)
         i = self._index(key)
-        return default if i < 0 else self._value(i)
+        return default if i < 0 else self._values((i,))[0]
 
     def __getitem__(self, key: str | int) -> Any:
         i = self._index(key)
         if i < 0:
             raise KeyError(key)
-        return self._value(i)
+        return self._values((i,))[0]
 
     def __contains__(self, key: str | int) -> bool:
         return self._index(key) >= 0
 
-    def _all(self) -> list:
+    def _all(self) -> tuple:
         types = self._types
         return self._scan() if types is None else types
 
@@ -983,11 +476,8 @@ class Attrs:
 
     def items(self) -> list:
         """``(name, value)`` pairs in order; an unknown attribute is ``(type, raw bytes)``."""
-        names = self.space.names
         types = self._all()
-        return list(
-            zip([names.get(t & NLA_TYPE_MASK, t) for t in types], self._values(range(len(types))))
-        )
+        return list(zip(map(self.space.name_of, types), self._values(range(len(types)))))
 
     def typed_items(self) -> list:
         """``(type, value)`` pairs in order, the type with its NLA_F_* flag bits."""
@@ -1023,14 +513,14 @@ class Attrs:
         if self._start or self._end != len(data):
             data = data[self._start : self._end]
         if len(data) & 3:  # a decoded last attribute the sender did not pad
-            data += _PAD[len(data) & 3]
+            data += PAD[len(data) & 3]
         return data
 
     # showing -----------------------------------------------------------------
     def _kind(self, t: int, value: Any) -> Kind:
         if type(value) is Malformed:
             return RAW
-        kind = self.space.kinds.get(t & NLA_TYPE_MASK, RAW)
+        kind = self.space.kind_of(t)
         if type(kind) is Switch:
             return Nested(value.space) if isinstance(value, Attrs) else RAW
         return kind
@@ -1067,3 +557,11 @@ class Attrs:
 
     def __repr__(self) -> str:
         return f"<{self.space.name} {self}>"
+
+
+#: The plain readers, which the fast ones replace (the tests run both against each other).
+plain_get, plain_values, plain_decode_attrs = Attrs.get, Attrs._values, decode_attrs
+if _fast.ENABLED:
+    decode_attrs = _fast.decode_attrs(Attrs, _decode_special, MAX_DEPTH)
+    Attrs.get = _fast.get  # type: ignore[method-assign]
+    Attrs._values = _fast.values  # type: ignore[method-assign]

@@ -345,10 +345,8 @@ class LinkPeer(Kind):
 
     def parse(self, raw: bytes, depth: int) -> LinkMessage:
         msg = LinkMessage.__new__(LinkMessage)
-        msg.type, msg.flags, msg.seq, msg.pid = C.RTM_NEWLINK, 0, 0, 0
-        msg._h = _IFINFOMSG.unpack_from(raw)
-        msg._body = None
-        msg.attrs = decode_attrs(IFLA, raw, _IFINFOMSG.size, len(raw), depth)
+        attrs = decode_attrs(IFLA, raw, _IFINFOMSG.size, len(raw), depth)
+        msg._set(C.RTM_NEWLINK, 0, 0, 0, _IFINFOMSG.unpack_from(raw), None, attrs)
         return msg
 
     def emit(self, value: LinkMessage) -> bytes:

@@ -1,4 +1,4 @@
-"""Netlink framing: ``nlmsghdr``, the control messages, and ``decode``.
+"""Netlink messages: the ``nlmsghdr`` fields, the control messages, and ``decode``.
 
 Every message is an immutable value with ``encode()``; ``decode(data)`` splits a buffer into
 messages. The rtnetlink families register their message classes in ``REGISTRY``.
@@ -11,12 +11,13 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
+from . import _fast
 from . import consts as C
-from .attrs import RAW, STRING, U32, Attrs, Nested, Space, _written, decode_attrs
+from .attrs import RAW, STRING, U32, Attrs, Nested, Space, _written, attrs_over, decode_attrs
 from .errors import DecodeError
+from .framing import NLMSG_HDRLEN, PAD, frames, type_name
+from .framing import NLMSGHDR as _NLHDR
 
-NLMSG_HDRLEN = 16
-_NLHDR = struct.Struct("=IHHII")
 _I32 = struct.Struct("=i")
 
 _new = object.__new__
@@ -37,10 +38,6 @@ NLMSGERR = Space(
         C.NLMSGERR_ATTR_MISS_NEST: ("miss_nest", U32),
     },
 )
-
-
-def type_name(t: int) -> str:
-    return C.MSG_TYPE_NAMES.get(t, f"type_{t}")
 
 
 class Message:
@@ -72,8 +69,7 @@ class Message:
             hdr = _NLHDR.pack(n, self.type, flags, seq, pid)
         except struct.error as e:
             raise ValueError(f"bad netlink header for {type_name(self.type)}: {e}") from None
-        pad = (-n) & 3
-        return hdr + payload + b"\0" * pad if pad else hdr + payload
+        return hdr + payload + PAD[n & 3]
 
     def replace(self, **changes: Any) -> Message:
         """A copy with some fields changed."""
@@ -342,32 +338,36 @@ class RtMessage(Message):
     space: Space
 
     def _init(self, type: int, flags: int, seq: int, pid: int, header: tuple, attrs: Any) -> None:
-        self.type = type
-        self.flags = flags
-        self.seq = seq
-        self.pid = pid
+        """Fill a new message from its family header and its attributes (any Attrs input)."""
         try:
             hb = self._struct.pack(*header)
         except struct.error as e:
             raise ValueError(f"bad {type_name(type)} header {header}: {e}") from None
-        self._h = header
         space = self.space
-        self._body = None
+        body = None
         if attrs is None:
-            self.attrs = space.empty
+            attrs = space.empty
         elif attrs.__class__ is Attrs and attrs.space is space:
-            self.attrs = attrs  # kept as it is: not read (a set need not decode to be sent)
+            pass  # kept as it is: not read (a set need not decode to be sent)
         elif not attrs:
-            self.attrs = space.empty
+            attrs = space.empty
         else:
             # the attributes are written once, after the header, and read back from there
-            self._body = body = hb + _written(space, attrs)
-            self.attrs = a = _new(Attrs)
-            a.space = space
-            a._data = body
-            a._start = len(hb)
-            a._end = len(body)
-            a._types = a._plan = a._vals = None  # found on first read
+            body = hb + _written(space, attrs)
+            attrs = attrs_over(space, body, len(hb), len(body))
+        self._set(type, flags, seq, pid, header, body, attrs)
+
+    def _set(
+        self, type: int, flags: int, seq: int, pid: int, h: tuple | None, body: Any, attrs: Attrs
+    ) -> None:
+        """The one place a message's slots are filled (by ``_init``, the decoder, link peers)."""
+        self.type = type
+        self.flags = flags
+        self.seq = seq
+        self.pid = pid
+        self._h = h
+        self._body = body
+        self.attrs = attrs
 
     @classmethod
     def make(
@@ -438,9 +438,8 @@ class RtMessage(Message):
         return f"{head} {attrs}" if head and attrs else head or attrs
 
 
-def _rt_decoder(cls: type[RtMessage]) -> Any:
-    """``cls._decode`` for an rtnetlink message class, its header size and space bound in
-    (a class attribute lookup costs more than a closure's)."""
+def plain_rt_decoder(cls: type[RtMessage]) -> Any:
+    """``cls._decode`` for an rtnetlink message class."""
     size = cls._struct.size
     space = cls.space
 
@@ -449,37 +448,25 @@ def _rt_decoder(cls: type[RtMessage]) -> Any:
             raise DecodeError(f"{type_name(t)} too short for its {size}-byte header")
         payload = data[start:end]  # the message keeps its own bytes, not the whole buffer
         msg = _new(cls)
-        msg.type = t
-        msg.flags = fl
-        msg.seq = seq
-        msg.pid = pid
-        msg._h = None  # unpacked from the payload when a header field is read
-        msg._body = None if (end - start) & 3 else payload
-        msg.attrs = decode_attrs(space, payload, size, end - start)
+        # the header is unpacked from the payload when a field is read; the payload is the
+        # message's body unless the sender left it unpadded
+        body = None if (end - start) & 3 else payload
+        msg._set(t, fl, seq, pid, None, body, decode_attrs(space, payload, size, end - start))
         return msg
 
     return decode
 
 
+_rt_decoder = _fast.rt_decoder(decode_attrs) if _fast.ENABLED else plain_rt_decoder
+#: the plain constructor from values, which the fast one replaces (tests run both)
+plain_init = RtMessage._init
+if _fast.ENABLED:
+    RtMessage._init = _fast.rt_init(Attrs, _written)  # type: ignore[method-assign]
+
+
 def header_field(i: int, doc: str) -> property:
     """A read-only property for field ``i`` of an RtMessage's family header."""
     return property(lambda self: (self._h or self._header())[i], doc=doc)
-
-
-def frames(data: bytes) -> Iterator[tuple[int, int, int, int, int, int]]:
-    """Split a buffer into ``(start, end, type, flags, seq, pid)`` of each message's payload,
-    checking the framing only (a cheap first pass for a reader that filters by ``seq``)."""
-    n = len(data)
-    off = 0
-    unpack = _NLHDR.unpack_from
-    while off < n:
-        if n - off < NLMSG_HDRLEN:
-            raise DecodeError(f"{n - off} trailing bytes, too short for a netlink header")
-        ln, t, fl, seq, pid = unpack(data, off)
-        if ln < NLMSG_HDRLEN or off + ln > n:
-            raise DecodeError(f"message at offset {off} has bad length {ln}")
-        yield off + NLMSG_HDRLEN, off + ln, t, fl, seq, pid
-        off += (ln + 3) & ~3
 
 
 def decode_frame(data: bytes, start: int, end: int, t: int, fl: int, seq: int, pid: int) -> Message:
@@ -500,15 +487,13 @@ def iter_decode(data: bytes) -> Iterator[Message]:
         if not isinstance(data, (bytearray, memoryview)):
             raise TypeError(f"decode needs bytes, not {type(data).__name__}")
         data = bytes(data)
-    get = REGISTRY.get
-    n = len(data)
-    off = 0
-    unpack = _NLHDR.unpack_from
-    while off < n:  # frames(), inlined: this loop runs once per message of every dump
-        if n - off < NLMSG_HDRLEN:
-            raise DecodeError(f"{n - off} trailing bytes, too short for a netlink header")
-        ln, t, fl, seq, pid = unpack(data, off)
-        if ln < NLMSG_HDRLEN or off + ln > n:
-            raise DecodeError(f"message at offset {off} has bad length {ln}")
-        yield get(t, RawMessage)._decode(data, off + NLMSG_HDRLEN, off + ln, t, fl, seq, pid)
-        off += (ln + 3) & ~3
+    return _decode_all(data)
+
+
+def plain_decode_all(data: bytes) -> Iterator[Message]:
+    """The messages in bytes ``data``, one by one (``iter_decode`` once its input checked)."""
+    for start, end, t, fl, seq, pid in frames(data):
+        yield decode_frame(data, start, end, t, fl, seq, pid)
+
+
+_decode_all = _fast.iter_decode(REGISTRY, RawMessage) if _fast.ENABLED else plain_decode_all

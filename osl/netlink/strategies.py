@@ -152,20 +152,20 @@ def _attrs(space: Space, depth: int, max_size: int) -> st.SearchStrategy:
 def _draw_attrs(draw: Any, space: Space, depth: int = 2, max_size: int = 6) -> Attrs:
     """An attribute set of ``space``: known attributes with valid values, a few unknown ones
     (kept raw), and for a switched attribute (IFLA_INFO_DATA) a matching key."""
-    known = [t for t, spec in space.specs.items() if not isinstance(spec[1], Switch)]
+    known = [t for t, spec in space.specs.items() if not isinstance(spec.kind, Switch)]
     pairs = []
     for _ in range(draw(st.integers(0, max_size))):
         if known and draw(st.integers(0, 4)):
             t = draw(st.sampled_from(known))
-            pairs.append((space.types[space.specs[t][0]], draw(value_for(space.kinds[t], depth))))
+            pairs.append((space.specs[t].type, draw(value_for(space.specs[t].kind, depth))))
         else:
             pairs.append((draw(_unknown_type(space)), draw(st.binary(max_size=16))))
     for t, spec in space.specs.items():
-        kind = spec[1]
+        kind = spec.kind
         if isinstance(kind, Switch) and draw(st.booleans()):
             key = draw(st.sampled_from(sorted(kind.spaces)) | text)
             pairs = [p for p in pairs if space.name_of(p[0]) != kind.key]
-            pairs.insert(0, (space.types[kind.key], key))
+            pairs.insert(0, (space.type_of(kind.key), key))
             if key in kind.spaces and depth > 0:
                 value = draw(attrs(kind.spaces[key], depth - 1))
             else:

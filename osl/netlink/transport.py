@@ -22,17 +22,17 @@ import math
 import os
 import select
 import socket
-import struct
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Union
 
+from . import _fast
 from . import consts as C
+from .attrs import decode_attrs
 from .errors import DecodeError, DumpInterrupted, NetlinkError
+from .framing import NLMSG_HDRLEN, frames
 from .message import (
-    _NLHDR,
-    NLMSG_HDRLEN,
     REGISTRY,
     DoneMessage,
     ErrorMessage,
@@ -40,12 +40,10 @@ from .message import (
     RawMessage,
     RtMessage,
     decode_frame,
-    frames,
     type_name,
 )
 
 NetnsSpec = Union[None, str, "os.PathLike[str]", int, Any]
-_NLA = struct.Struct("=HH")
 
 RCVBUF = 4 << 20  # the kernel's dumps and a batch's error reports must fit
 SNDBUF = 1 << 20
@@ -83,17 +81,38 @@ def _attribute_at(msg: Message, offset: int) -> str | None:
     if not isinstance(msg, RtMessage):
         return None
     data = msg.encode()
-    pos = NLMSG_HDRLEN + msg._struct.size
-    while pos + 4 <= len(data):
-        length, t = _NLA.unpack_from(data, pos)
-        if length < 4:
-            break
-        if pos <= offset < pos + length:
-            name = msg.attrs.space.name_of(t)
-            prefix = msg.attrs.space.name
-            return f"{prefix}_{name}".upper() if isinstance(name, str) else f"{prefix} type {t}"
-        pos += (length + 3) & ~3
-    return None
+    space = msg.attrs.space
+    try:
+        name = decode_attrs(space, data, NLMSG_HDRLEN + msg._struct.size, len(data)).locate(offset)
+    except DecodeError:  # pragma: no cover - the codec wrote these bytes
+        return None
+    if name is None:
+        return None
+    return f"{space.name}_{name}".upper() if isinstance(name, str) else f"{space.name} type {name}"
+
+
+def plain_collect_dump(data: bytes, seq: int, out: list) -> tuple[int, bool, Message | None]:
+    """Add the entries of dump ``seq`` that datagram ``data`` holds to ``out``: how many
+    messages of other requests it held, whether one was marked inconsistent
+    (NLM_F_DUMP_INTR), and the message that ends the dump (NLMSG_DONE, or an NLMSG_ERROR
+    refusal), if it came."""
+    dropped = 0
+    interrupted = False
+    for start, end, t, fl, s, pid in frames(data):
+        if s != seq:
+            dropped += 1
+            continue
+        if fl & C.NLM_F_DUMP_INTR:
+            interrupted = True
+        msg = decode_frame(data, start, end, t, fl, s, pid)
+        if t >= C.NLMSG_MIN_TYPE:
+            out.append(msg)
+        elif t == C.NLMSG_DONE or (t == C.NLMSG_ERROR and msg.error):
+            return dropped, interrupted, msg
+    return dropped, interrupted, None
+
+
+collect_dump = _fast.collect_dump(REGISTRY, RawMessage) if _fast.ENABLED else plain_collect_dump
 
 
 def error_from(
@@ -364,40 +383,19 @@ class Transport:
             self._deadline = None
             self._send(msg.encode_as(msg.flags | C.NLM_F_REQUEST | C.NLM_F_DUMP, seq, 0))
             out: list = []
-            append = out.append
             interrupted = False
-            get = REGISTRY.get
-            unpack = _NLHDR.unpack_from
             while True:
                 try:
                     data = self._recv()
                 except _NoAnswer as e:
                     raise self._no_answer(e.code, what, msg, _DUMP_OVERRUN) from None
-                n = len(data)
-                off = 0
-                while off < n:  # frames(), inlined: this runs once per dumped entry
-                    if n - off < NLMSG_HDRLEN:
-                        raise DecodeError(f"{n - off} trailing bytes, too short for a header")
-                    ln, t, fl, s, pid = unpack(data, off)
-                    if ln < NLMSG_HDRLEN or off + ln > n:
-                        raise DecodeError(f"message at offset {off} has bad length {ln}")
-                    start = off + NLMSG_HDRLEN
-                    end = off + ln
-                    off += (ln + 3) & ~3
-                    if s != seq:
-                        self.dropped += 1
-                        continue
-                    if fl & C.NLM_F_DUMP_INTR:
-                        interrupted = True
-                    if t < C.NLMSG_MIN_TYPE:
-                        reply = decode_frame(data, start, end, t, fl, s, pid)
-                        if t == C.NLMSG_DONE or t == C.NLMSG_ERROR:
-                            if reply.error:
-                                raise error_from(reply, msg, what)
-                            if t == C.NLMSG_DONE:
-                                return out, interrupted
-                        continue
-                    append(get(t, RawMessage)._decode(data, start, end, t, fl, s, pid))
+                dropped, intr, end = collect_dump(data, seq, out)
+                self.dropped += dropped
+                interrupted = interrupted or intr
+                if end is not None:
+                    if end.error:
+                        raise error_from(end, msg, what)
+                    return out, interrupted
 
     def batch(
         self, msgs: Iterable[Message], *, stop_on_error: bool = False
