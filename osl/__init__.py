@@ -13,7 +13,8 @@ if TYPE_CHECKING:  # typing costs ~25 ms on a bare interpreter: only for type ch
 
 __version__ = "0.1.0"
 
-# public name -> submodule that defines it
+# public name -> submodule it is loaded from (osl.netns and osl.sandbox re-export names that
+# osl.keys, osl.values, osl.recovery define, and load them with themselves)
 _LAZY = {
     "NetNS": "osl.netns",
     "NamespaceRestoreError": "osl.netns",

@@ -8,6 +8,9 @@ it in a later process: each interface's alias holds its host-side name, bridge f
 master; ``lo``'s alias the name counter; addresses, routes and neighbor entries carry the
 protocol number ``RTPROT_OSL``. The record also holds the intent of a change in progress, so
 that a later process finishes or undoes what a dead one left (``osl/record.py``).
+
+The values a sandbox takes and gives are :mod:`osl.values`, :class:`Interface` is
+:mod:`osl.interface`, :func:`gc` is :mod:`osl.recovery`; all are importable from here too.
 """
 
 from __future__ import annotations
@@ -17,19 +20,31 @@ import os
 import threading
 import warnings
 from collections.abc import Iterable
-from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface, ip_network
-from typing import Any, Callable, NamedTuple, TypeVar, Union
+from ipaddress import ip_address, ip_interface, ip_network
+from typing import Any, Callable, TypeVar
 
 from osl import netns as _netns
 from osl import record as _record
+from osl.interface import Interface
 from osl.netlink import NetlinkError
 from osl.netlink import consts as C
 from osl.netlink import requests as R
 from osl.netlink.client import Client
-from osl.netlink.lladdr import mac as _mac
-from osl.plumbing import Plumbing, has_link
+from osl.plumbing import Plumbing
 from osl.plumbing import check_name as _check_name
-from osl.record import Record
+from osl.recovery import gc
+from osl.values import (
+    CONNECTED,
+    NEXTHOP,
+    Address,
+    InterfaceStatistics,
+    Neighbor,
+    RecordWarning,
+    StaticRoute,
+)
+from osl.values import check_mac as _check_mac
+from osl.values import check_prefix as _check_prefix
+from osl.values import iface_addr as _iface_addr
 
 __all__ = [
     "CONNECTED",
@@ -52,162 +67,10 @@ __all__ = [
 RTPROT_OSL = _record.RTPROT_OSL
 #: a record on a link that cannot have come from the host (see Plumbing.from_host)
 _FOREIGN = "its record says osl moved it in, but it was made inside the sandbox"
-#: libnetwork's types.StaticRoute route types
-NEXTHOP, CONNECTED = 0, 1
 _T = TypeVar("_T")
 
 generate_key = _netns.generate_key
 init_os_context = _netns.init_os_context
-Address = Union[IPv4Address, IPv6Address]
-
-
-class RecordWarning(RuntimeWarning):
-    """A record read back from the kernel was malformed, or a change it describes could not
-    be finished or undone; it was skipped (``Sandbox.problems`` lists them too)."""
-
-
-class InterfaceStatistics(NamedTuple):
-    """An interface's counters, from IFLA_STATS64."""
-
-    rx_bytes: int
-    rx_packets: int
-    rx_errors: int
-    rx_dropped: int
-    tx_bytes: int
-    tx_packets: int
-    tx_errors: int
-    tx_dropped: int
-
-
-class StaticRoute:
-    """A route a sandbox adds: ``destination`` via ``next_hop`` (libnetwork's
-    ``types.StaticRoute``; ``route_type`` NEXTHOP or CONNECTED)."""
-
-    __slots__ = ("destination", "next_hop", "route_type")
-
-    def __init__(self, destination: Any, next_hop: Any = None, route_type: int = NEXTHOP):
-        dst = ip_network(destination)
-        hop = None if next_hop is None else ip_address(next_hop)
-        if hop is not None and hop.version != dst.version:
-            raise ValueError(f"next hop {hop} is not of the family of {dst}")
-        if route_type not in (NEXTHOP, CONNECTED):
-            raise ValueError(f"route type {route_type!r} is neither NEXTHOP nor CONNECTED")
-        if route_type == NEXTHOP and hop is None:
-            raise ValueError(f"a NEXTHOP route to {dst} needs a next hop")
-        object.__setattr__(self, "destination", dst)
-        object.__setattr__(self, "next_hop", hop)
-        object.__setattr__(self, "route_type", route_type)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("StaticRoute is immutable")
-
-    def _key(self) -> tuple:
-        return (self.destination, self.next_hop, self.route_type)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, StaticRoute) and self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        via = f", next_hop='{self.next_hop}'" if self.next_hop is not None else ""
-        kind = "" if self.route_type == NEXTHOP else ", route_type=CONNECTED"
-        return f"StaticRoute('{self.destination}'{via}{kind})"
-
-
-class Neighbor(NamedTuple):
-    """A neighbor entry a sandbox added: ``link_name`` is its interface's ``src_name``,
-    ``family`` 0 (ARP/NDP) or ``AF_BRIDGE`` (a forwarding entry)."""
-
-    ip: Address
-    mac: str
-    link_name: str | None
-    family: int
-
-
-def _check_prefix(prefix: str) -> str:
-    if not isinstance(prefix, str) or not prefix:
-        raise ValueError(f"interface name prefix {prefix!r} must be a non-empty string")
-    _check_name(prefix + "0", "interface name prefix")
-    return prefix
-
-
-def _check_mac(value: Any) -> str | None:
-    return None if value is None else _mac(value)
-
-
-def _iface_addr(value: Any, version: int, what: str) -> Any:
-    if value is None:
-        return None
-    iface = ip_interface(value)
-    if iface.version != version:
-        raise ValueError(f"{what} {value} is not an IPv{version} address")
-    return iface
-
-
-class Interface:
-    """An interface a sandbox took in: its host-side and sandbox-side names and settings."""
-
-    def __init__(
-        self,
-        sandbox: Sandbox,
-        src_name: str,
-        dst_name: str,
-        *,
-        index: int,
-        address: Any = None,
-        address_ipv6: Any = None,
-        link_local_addresses: Iterable = (),
-        routes: Iterable = (),
-        bridge: bool = False,
-        master: str | None = None,
-        mac_address: str | None = None,
-    ):
-        self._sandbox = sandbox
-        self._index = index
-        self.src_name = src_name
-        self.dst_name = dst_name
-        self.address = address
-        self.address_ipv6 = address_ipv6
-        self.link_local_addresses = list(link_local_addresses)
-        self.routes = list(routes)
-        self.bridge = bridge
-        self.master = master
-        self.mac_address = mac_address
-
-    @property
-    def index(self) -> int:
-        """The interface's index in the sandbox."""
-        return self._index
-
-    def remove(self) -> None:
-        """Give the interface back: renamed to its host-side name and moved to the host
-        (a bridge, made in the sandbox, is deleted)."""
-        self._sandbox._remove_interface(self)
-
-    def statistics(self) -> InterfaceStatistics:
-        """The interface's counters, read from IFLA_STATS64 in the sandbox."""
-        s = self._sandbox._client.link_stats(self._index)
-        return InterfaceStatistics(
-            s.rx_bytes,
-            s.rx_packets,
-            s.rx_errors,
-            s.rx_dropped,
-            s.tx_bytes,
-            s.tx_packets,
-            s.tx_errors,
-            s.tx_dropped,
-        )
-
-    def _record(self) -> Record:
-        return Record(self.src_name, self.bridge, self.master)
-
-    def __repr__(self) -> str:
-        return (
-            f"<Interface {self.src_name}->{self.dst_name} address={self.address} "
-            f"address_ipv6={self.address_ipv6} bridge={self.bridge} master={self.master}>"
-        )
 
 
 class Sandbox:
@@ -720,36 +583,3 @@ def open_sandbox(key: str) -> Sandbox:
         sb.destroy()
         raise
     return sb
-
-
-def gc() -> list[str]:
-    """Remove the keys of destroyed sandboxes now, and empty keys a create that never
-    mounted left behind; finish removals that a dead process left in the host (their
-    record cleared). Returns the keys still pending."""
-    try:
-        with Client() as host:
-            _recover_host(host)
-    except OSError as e:
-        warnings.warn(f"gc: the host's interfaces were not checked: {e}", RecordWarning, 2)
-    return _netns.gc()
-
-
-def _recover_host(host: Client) -> None:
-    """Clear the records of removals that a dead process moved to the host but did not
-    finish, naming each link as it was in the host."""
-    for link in host.links():
-        alias = link.get("ifalias")
-        if not _record.is_ours(alias):
-            continue
-        try:
-            rec = _record.parse(alias)
-        except ValueError:
-            continue  # not a record of ours to judge in the host
-        if rec.op is None or _record.alive(rec.pid):
-            continue
-        name = link.get("ifname")
-        try:
-            rename = rec.src if name != rec.src and not has_link(host, rec.src) else None
-            host.request(R.set_link(link.index, name=rename, alias=""), f"finish removing {name}")
-        except NetlinkError as e:  # the others are still worth settling
-            warnings.warn(f"gc: {e}", RecordWarning, 3)

@@ -199,7 +199,7 @@ def mount_points() -> list[str]:
 @pytest.fixture
 def new_key(kernel: None) -> Iterator[Callable[[str], str]]:
     """``new_key(stem)`` -> a fresh key path in the netns dir; leftovers removed afterwards."""
-    from osl import netns
+    from osl import keys, netns
 
     made: list[str] = []
 
@@ -220,8 +220,8 @@ def new_key(kernel: None) -> Iterator[Callable[[str], str]]:
             os.unlink(key)
         except FileNotFoundError:
             pass
-    with netns._pending_lock:
-        netns._pending.difference_update(made)
+    with keys._pending_lock:
+        keys._pending.difference_update(made)
 
 
 @pytest.fixture(autouse=True)

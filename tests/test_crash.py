@@ -24,7 +24,7 @@ import pytest
 from oracles import MAC, ip_json, ns_state, run
 
 import osl
-from osl import netns
+from osl import keys, netns
 
 pytestmark = pytest.mark.kernel
 REPO = Path(__file__).resolve().parent.parent
@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import os, signal, sys, time
 import osl
-from osl import _sys, netns
+from osl import _sys, keys
 from osl.netlink import transport
 
 key, key2, op, mode = sys.argv[1:5]
@@ -52,8 +52,8 @@ def step(fn):
 
 
 transport.Transport._send = step(transport.Transport._send)
-netns._make_key_file = step(netns._make_key_file)
-netns._unlink = step(netns._unlink)
+keys._make_key_file = step(keys._make_key_file)
+keys._unlink = step(keys._unlink)
 _sys.mount = step(_sys.mount)
 _sys.umount2 = step(_sys.umount2)
 
@@ -159,7 +159,7 @@ class Bench:
 def bench(new_key: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bench]:
     script = tmp_path / "crash_child.py"
     script.write_text(CHILD)
-    monkeypatch.setattr(netns, "EMPTY_KEY_GRACE", 0.0)  # the dead create's key is old enough
+    monkeypatch.setattr(keys, "EMPTY_KEY_GRACE", 0.0)  # the dead create's key is old enough
     b = Bench(new_key("crash"), new_key("crash2"), script)
     b.teardown()
     yield b

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from osl import netns
+from osl import keys, netns
 
 
 def test_generate_key_is_the_first_12_characters_under_the_netns_dir(
@@ -59,7 +59,7 @@ def test_generate_key_validates_the_12_character_part_too(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seen = []
-    real = netns._check_id
-    monkeypatch.setattr(netns, "_check_id", lambda v, what: (seen.append(v), real(v, what)))
+    real = keys._check_id
+    monkeypatch.setattr(keys, "_check_id", lambda v, what: (seen.append(v), real(v, what)))
     netns.generate_key("0123456789abcdef")
     assert seen == ["0123456789abcdef", "0123456789ab"]

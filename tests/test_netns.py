@@ -17,7 +17,7 @@ from typing import Callable
 import pytest
 from conftest import mount_points, thread_netns_inode
 
-from osl import _sys, netns
+from osl import _sys, keys, netns
 from osl.netns import NamespaceRestoreError, NetNS
 
 pytestmark = pytest.mark.kernel
@@ -169,10 +169,10 @@ def test_failed_restore_is_loud_and_the_thread_is_marked(
 def test_32_threads_x_100_cycles_every_thread_ends_where_it_began(new_key: NewKey) -> None:
     """The thread invariant under stress: enter/exit different namespaces, half raising."""
     n_ns, n_threads, cycles = 8, 32, 100
-    keys = [new_key("stress") for _ in range(n_ns)]
-    for key in keys:
+    paths = [new_key("stress") for _ in range(n_ns)]
+    for key in paths:
         netns.create_netns(key)
-    namespaces = [NetNS.open(key) for key in keys]
+    namespaces = [NetNS.open(key) for key in paths]
     main_before = thread_netns_inode()
     barrier = threading.Barrier(n_threads)
     problems: list[str] = []
@@ -356,7 +356,7 @@ def test_busy_key_goes_to_pending_and_gc_removes_it(
     netns.create_netns(key)
     subprocess.run(["mount", "--bind", key, key], check=True)  # stack a second mount
     assert mount_points().count(key) == 2
-    monkeypatch.setattr(netns, "_REMOVE_ATTEMPTS", 1)
+    monkeypatch.setattr(keys, "_REMOVE_ATTEMPTS", 1)
     assert netns.remove_netns(key) is False
     assert netns.pending_removals() == [key]
     assert os.path.exists(key)
@@ -377,13 +377,13 @@ def test_unlink_EBUSY_is_retried_boundedly_then_pending(
         calls.append(path)
         raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), path)
 
-    monkeypatch.setattr(netns, "_unlink", busy_unlink)
-    monkeypatch.setattr(netns, "_REMOVE_BACKOFF", 0.0)
+    monkeypatch.setattr(keys, "_unlink", busy_unlink)
+    monkeypatch.setattr(keys, "_REMOVE_BACKOFF", 0.0)
     assert netns.remove_netns(key) is False
-    assert len(calls) == netns._REMOVE_ATTEMPTS
+    assert len(calls) == keys._REMOVE_ATTEMPTS
     assert key not in mount_points()  # never left mounted
     assert netns.gc() == [key]  # still busy
-    monkeypatch.setattr(netns, "_unlink", os.unlink)
+    monkeypatch.setattr(keys, "_unlink", os.unlink)
     assert netns.gc() == []
     assert not os.path.exists(key)
 
@@ -394,12 +394,10 @@ def test_creating_on_a_pending_key_removes_the_leftover_first(
     key = new_key("again")
     netns.create_netns(key)
     old = os.stat(key).st_ino
-    monkeypatch.setattr(
-        netns, "_unlink", lambda p: (_ for _ in ()).throw(OSError(errno.EBUSY, "x"))
-    )
-    monkeypatch.setattr(netns, "_REMOVE_BACKOFF", 0.0)
+    monkeypatch.setattr(keys, "_unlink", lambda p: (_ for _ in ()).throw(OSError(errno.EBUSY, "x")))
+    monkeypatch.setattr(keys, "_REMOVE_BACKOFF", 0.0)
     assert netns.remove_netns(key) is False
-    monkeypatch.setattr(netns, "_unlink", os.unlink)
+    monkeypatch.setattr(keys, "_unlink", os.unlink)
     netns.create_netns(key)
     assert os.stat(key).st_ino != old
     assert netns.pending_removals() == []
@@ -410,15 +408,13 @@ def test_remove_of_a_missing_key_is_done() -> None:
 
 
 def test_gc_is_thread_safe(new_key: NewKey, monkeypatch: pytest.MonkeyPatch) -> None:
-    keys = [new_key("gc") for _ in range(6)]
-    monkeypatch.setattr(netns, "_REMOVE_BACKOFF", 0.0)
-    monkeypatch.setattr(
-        netns, "_unlink", lambda p: (_ for _ in ()).throw(OSError(errno.EBUSY, "x"))
-    )
-    for key in keys:
+    paths = [new_key("gc") for _ in range(6)]
+    monkeypatch.setattr(keys, "_REMOVE_BACKOFF", 0.0)
+    monkeypatch.setattr(keys, "_unlink", lambda p: (_ for _ in ()).throw(OSError(errno.EBUSY, "x")))
+    for key in paths:
         netns.create_netns(key)
         assert netns.remove_netns(key) is False
-    monkeypatch.setattr(netns, "_unlink", os.unlink)
+    monkeypatch.setattr(keys, "_unlink", os.unlink)
     results: list[list[str]] = []
     threads = [threading.Thread(target=lambda: results.append(netns.gc())) for _ in range(8)]
     for t in threads:
@@ -426,7 +422,7 @@ def test_gc_is_thread_safe(new_key: NewKey, monkeypatch: pytest.MonkeyPatch) -> 
     for t in threads:
         t.join()
     assert results == [[]] * 8
-    assert not any(os.path.exists(k) for k in keys)
+    assert not any(os.path.exists(k) for k in paths)
 
 
 # --- the key directory ----------------------------------------------------------------------

@@ -32,7 +32,7 @@ from oracles import (
 
 import osl
 import osl.plumbing
-from osl import netns
+from osl import keys, netns
 from osl.netlink import NetlinkError
 
 pytestmark = pytest.mark.kernel
@@ -138,7 +138,7 @@ def test_gc_collects_an_empty_key_a_dead_create_left(
     os.utime(left, (1, 1))  # made long ago; fresh is within the grace period
     osl.gc()
     assert not os.path.lexists(left) and os.path.exists(fresh)
-    monkeypatch.setattr(netns, "EMPTY_KEY_GRACE", 0.0)
+    monkeypatch.setattr(keys, "EMPTY_KEY_GRACE", 0.0)
     content = sandboxes.new_key("content")
     Path(content).write_text("keep")
     os.utime(content, (1, 1))

@@ -41,7 +41,7 @@ from oracles import (
 )
 
 import osl
-from osl import _sys, netns
+from osl import _sys, keys
 from osl.netlink import NetlinkError
 from osl.netlink.client import Client
 from osl.netlink.transport import NOT_SENT, Transport
@@ -134,7 +134,7 @@ def test_gc_removes_a_key_that_destroy_found_busy(
     def busy(path: str) -> None:
         raise OSError(errno.EBUSY, "simulated", path)
 
-    monkeypatch.setattr(netns, "_unlink", busy)
+    monkeypatch.setattr(keys, "_unlink", busy)
     sb.destroy()
     assert sb.key in osl.pending_removals()
     monkeypatch.undo()
