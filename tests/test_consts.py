@@ -145,8 +145,8 @@ def _struct_items() -> list[Item]:
         "ifaddrmsg": addr.AddrMessage._struct.size,
         "rtmsg": route.RouteMessage._struct.size,
         "ndmsg": neigh.NeighMessage._struct.size,
-        "nlmsghdr": message._NLHDR.size,
-        "nlmsgerr": message._I32.size + message._NLHDR.size,  # error + echoed header
+        "nlmsghdr": framing.NLMSGHDR.size,
+        "nlmsgerr": message._I32.size + framing.NLMSGHDR.size,  # error + echoed header
         "rtnexthop": route._RTNEXTHOP.size,
         "nlattr": framing.NLATTR.size,
     }

@@ -24,7 +24,11 @@ def test_import_osl_loads_no_submodule_and_no_cffi() -> None:
     assert out == "[]"
 
 
-@pytest.mark.parametrize("module", ["osl.netlink", "osl.netlink.attrs", "osl.netlink.message"])
+CODEC = ["osl.netlink", "osl.netlink.framing", "osl.netlink.kinds", "osl.netlink._plan"]
+CODEC += ["osl.netlink._fast", "osl.netlink.attrs", "osl.netlink.message"]
+
+
+@pytest.mark.parametrize("module", CODEC)
 def test_the_codec_imports_without_the_socket_layer(module: str) -> None:
     out = _run(
         f"import sys, {module}; "

@@ -203,20 +203,18 @@ def get(self: Any, key: Any, default: Any = None) -> Any:
     if plan is None:
         self._scan()
         plan = self._plan
-    spec = self.space.by_name.get(key)  # a name; never a type number
-    if spec is not None:
-        i = self._where.get(spec.type)
-        if i is not None:
-            off, n, mode, f, arg = plan[i]
-            if mode == FIXED:
-                value = f(self._data, off)[0]
-                if arg is None:
-                    return value
-                addr = _new_address(arg)
-                addr._ip = value
-                return addr
-            if mode == PARSED:
-                return f(self._data[off : off + n], arg)
+    i = self._where.get(self.space.types.get(key))  # a name; never a type number
+    if i is not None:
+        off, n, mode, f, arg = plan[i]
+        if mode == FIXED:
+            value = f(self._data, off)[0]
+            if arg is None:
+                return value
+            addr = _new_address(arg)
+            addr._ip = value
+            return addr
+        if mode == PARSED:
+            return f(self._data[off : off + n], arg)
     i = self._index(key)
     return default if i < 0 else self._values((i,))[0]
 

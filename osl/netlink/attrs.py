@@ -152,7 +152,10 @@ class Space:
         self.name = name
         self.specs: dict[int, Spec] = {}  # type, flags masked off -> its spec
         self.by_name: dict[str, Spec] = {}
-        self.fast_writes: dict[str, Any] = {}  # name -> spec.fast: _written's one lookup
+        # two indexes of the specs for the hottest lookups: _written's one per value, and
+        # every read's (Attrs.get) one per name
+        self.fast_writes: dict[str, Any] = {}  # name -> spec.fast
+        self.types: dict[str, int] = {}  # name -> spec.type
         self.switch_keys: frozenset = frozenset()  # names whose value chooses a switch's space
         self.empty = Attrs(self)  # no attributes: one shared value (Attrs are immutable)
         if table:
@@ -179,6 +182,7 @@ class Space:
                 else:
                     spec = Spec(name, kind, tf, None if kind.eager else leaf(kind), write, write)
             self.specs[t] = self.by_name[name] = spec
+            self.types[name] = tf
             if spec.fast is not None:
                 self.fast_writes[name] = spec.fast
         return self

@@ -15,8 +15,7 @@ from . import _fast
 from . import consts as C
 from .attrs import RAW, STRING, U32, Attrs, Nested, Space, _written, attrs_over, decode_attrs
 from .errors import DecodeError
-from .framing import NLMSG_HDRLEN, PAD, frames, type_name
-from .framing import NLMSGHDR as _NLHDR
+from .framing import NLMSG_HDRLEN, NLMSGHDR, PAD, frames, type_name
 
 _I32 = struct.Struct("=i")
 
@@ -66,7 +65,7 @@ class Message:
         if n > 0xFFFFFFFF:
             raise ValueError("message too long")
         try:
-            hdr = _NLHDR.pack(n, self.type, flags, seq, pid)
+            hdr = NLMSGHDR.pack(n, self.type, flags, seq, pid)
         except struct.error as e:
             raise ValueError(f"bad netlink header for {type_name(self.type)}: {e}") from None
         return hdr + payload + PAD[n & 3]
@@ -168,7 +167,7 @@ class ErrorMessage(Message):
             if flags & C.NLM_F_CAPPED:
                 if len(request) != NLMSG_HDRLEN:
                     raise ValueError("with NLM_F_CAPPED only the request's header is echoed")
-            elif _NLHDR.unpack_from(request)[0] != len(request):
+            elif NLMSGHDR.unpack_from(request)[0] != len(request):
                 raise ValueError("the echoed request's nlmsg_len must be its length")
         self.error = error
         self.request = bytes(request)
@@ -188,7 +187,7 @@ class ErrorMessage(Message):
         if off < end:
             if end - off < NLMSG_HDRLEN:
                 raise DecodeError("NLMSG_ERROR echoes a truncated request header")
-            n = _NLHDR.unpack_from(data, off)[0]
+            n = NLMSGHDR.unpack_from(data, off)[0]
             echoed = NLMSG_HDRLEN if fl & C.NLM_F_CAPPED else n
             if echoed < NLMSG_HDRLEN or off + echoed > end:
                 raise DecodeError(f"NLMSG_ERROR echoes a request of bad length {n}")
@@ -227,7 +226,7 @@ class ErrorMessage(Message):
     @property
     def request_header(self) -> tuple[int, int, int, int, int] | None:
         """``(len, type, flags, seq, pid)`` of the request this answers."""
-        return _NLHDR.unpack_from(self.request) if self.request else None
+        return NLMSGHDR.unpack_from(self.request) if self.request else None
 
     def _fields(self) -> dict:
         return {
@@ -405,7 +404,7 @@ class RtMessage(Message):
     def encode_as(self, flags: int, seq: int, pid: int) -> bytes:
         body = self._payload()
         try:
-            return _NLHDR.pack(16 + len(body), self.type, flags, seq, pid) + body
+            return NLMSGHDR.pack(16 + len(body), self.type, flags, seq, pid) + body
         except struct.error as e:
             raise ValueError(f"bad netlink header for {type_name(self.type)}: {e}") from None
 

@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterable
 from typing import Union
 
 from . import consts as C
-from .message import NLMSG_HDRLEN, DoneMessage, ErrorMessage, Message, decode
+from .framing import NLMSG_HDRLEN
+from .message import DoneMessage, ErrorMessage, Message, decode
 
 __all__ = ["FakeKernel", "ack", "answer", "done", "dump", "error"]
 
