@@ -52,8 +52,6 @@ __all__ = [
     "remove_netns",
 ]
 
-#: :func:`gc`'s grace for empty keys; gc reads ``osl.keys.EMPTY_KEY_GRACE``, set that one
-EMPTY_KEY_GRACE = _keys.EMPTY_KEY_GRACE
 _T = TypeVar("_T")
 
 

@@ -121,7 +121,9 @@ def here(data: bytes) -> Any:
 
 
 # the fast functions, built here whichever paths the codec itself runs
-fast_decode_attrs = _fast.decode_attrs(attrs.Attrs, attrs._decode_special, attrs.MAX_DEPTH)
+fast_decode_attrs = _fast.decode_attrs(
+    attrs.Attrs, attrs._decode_switches, attrs._LAZY, attrs.MAX_DEPTH
+)
 fast_decode_all = _fast.iter_decode(nl.REGISTRY, nl.RawMessage)
 fast_collect_dump = _fast.collect_dump(nl.REGISTRY, nl.RawMessage)
 fast_init = _fast.rt_init(attrs.Attrs, attrs._written)

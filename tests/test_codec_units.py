@@ -376,3 +376,18 @@ def test_a_namespace_id_message_round_trips_from_the_headers_layout() -> None:
     built = nl.NsidMessage(C.RTM_NEWNSID, seq=9, attrs={"nsid": 7, "fd": 5})
     assert built.encode() == data
     assert "RTM_NEWNSID" in str(msg)
+
+
+def test_an_error_said_of_a_step_keeps_the_kernels_facts_and_the_results() -> None:
+    err = nl.NetlinkError(17, "add route", "Route exists", None, 36, "RTA_DST")
+    err.results = [None, err]
+    said = err.during("set gateway")
+    assert type(said) is nl.NetlinkError and said is not err
+    assert (said.errno, said.kernel_message, said.offset, said.attribute) == (
+        17,
+        "Route exists",
+        36,
+        "RTA_DST",
+    )
+    assert said.what == "set gateway" and said.results is err.results
+    assert str(said) == "[Errno 17] set gateway: File exists (Route exists) [attribute RTA_DST]"

@@ -24,10 +24,20 @@ from . import consts as C
 from . import kinds as K
 from ._plan import FIXED, NESTED, PARSED, RAW_VALUE
 from .errors import DecodeError
-from .framing import NLATTR, NLMSG_HDRLEN, NLMSGHDR, PAD, type_name
+from .framing import (
+    NLA_TYPE_MASK,
+    NLATTR,
+    NLMSG_HDRLEN,
+    NLMSGHDR,
+    PAD,
+    bad_length,
+    short_header,
+    type_name,
+)
 from .lladdr import parse_lladdr
 
 _new_address = _new = object.__new__
+_new_tuple = tuple.__new__
 _from_bytes = int.from_bytes
 
 
@@ -159,17 +169,36 @@ def _lladdr_writer(t: int, label: str, slow: Callable) -> Callable[[Any], bytes]
 
 
 def leaf(kind: K.Kind) -> tuple:
-    """How the plan reads a leaf of ``kind`` (``attrs.leaf``), IP addresses built fast."""
-    parse = parse_ip if isinstance(kind, K.IP) else kind.leaf_parse
+    """How the plan reads a leaf of ``kind`` (``attrs.leaf``), IP addresses and structs built
+    fast."""
+    if isinstance(kind, K.IP):
+        parse = parse_ip
+    elif isinstance(kind, K.Struct):
+        parse = _struct_reader(kind)
+    else:
+        parse = kind.leaf_parse
     return (parse, kind.leaf_arg, kind.sizes, kind.min_size, kind.fixed, kind.unpack, kind.wrap)
 
 
-def decode_attrs(cls: type, decode_special: Callable, max_depth: int) -> Callable:
-    """``attrs.decode_attrs``, the slots filled (``attrs_over``) and the cache looked up
-    (``_plan.find``) inline: it runs once per attribute set, nested ones included, of every message."""
+def _struct_reader(kind: K.Struct) -> Callable[[bytes, Any], tuple]:
+    """``Struct.parse``, without the named tuple's Python-level ``_make``."""
+    cls, unpack, size = kind.type, kind._struct.unpack_from, kind.min_size
+
+    def parse(raw: bytes, arg: Any = 0) -> tuple:
+        return _new_tuple(cls, unpack(raw) + (raw[size:],))
+
+    return parse
+
+
+def decode_attrs(cls: type, decode_switches: Callable, lazy: Any, max_depth: int) -> Callable:
+    """``attrs.decode_attrs``, inline: the slots filled (``attrs_over``), the cache looked up
+    (``_plan.find``), nested attributes decoded (``_decode_special``). It runs once per
+    attribute set, nested ones included, of every message."""
     layouts = _plan._layouts
     seen_once = _plan._SEEN
     find = _plan.find
+    mask = NLA_TYPE_MASK
+    malformed = K.Malformed
 
     def decode(space: Any, data: bytes, start: int, end: int, depth: int = 0) -> Any:
         if depth > max_depth:
@@ -189,9 +218,27 @@ def decode_attrs(cls: type, decode_special: Callable, max_depth: int) -> Callabl
                     break
         if found is None:
             found = find(space, data, start, end)
-        attrs._types, attrs._plan, special, attrs._where = found
+        types, plan, special, attrs._where = found
+        attrs._types = types
+        attrs._plan = plan
         if special:
-            decode_special(attrs, special, depth)
+            attrs._vals = vals = [lazy] * len(types)
+            specs = space.specs
+            switches = None
+            for i in special:
+                kind = specs[types[i] & mask].kind
+                off, n = plan[i][:2]
+                raw = data[off : off + n]
+                if n < kind.min_size:
+                    vals[i] = malformed(raw)
+                elif kind.eager:
+                    vals[i] = kind.parse(raw, depth + 1)
+                elif switches is None:
+                    switches = [(i, kind, raw)]
+                else:
+                    switches.append((i, kind, raw))
+            if switches:
+                decode_switches(attrs, switches, depth)
         return attrs
 
     return decode
@@ -323,10 +370,10 @@ def iter_decode(registry: dict, raw: type) -> Callable[[bytes], Any]:
         off = 0
         while off < n:
             if n - off < NLMSG_HDRLEN:
-                raise DecodeError(f"{n - off} trailing bytes, too short for a netlink header")
+                raise short_header(n - off)
             ln, t, fl, seq, pid = unpack(data, off)
             if ln < NLMSG_HDRLEN or off + ln > n:
-                raise DecodeError(f"message at offset {off} has bad length {ln}")
+                raise bad_length(off, ln)
             yield get(t, raw)._decode(data, off + NLMSG_HDRLEN, off + ln, t, fl, seq, pid)
             off += (ln + 3) & ~3
 
@@ -347,10 +394,10 @@ def collect_dump(registry: dict, raw: type) -> Callable:
         append = out.append
         while off < n:
             if n - off < NLMSG_HDRLEN:
-                raise DecodeError(f"{n - off} trailing bytes, too short for a netlink header")
+                raise short_header(n - off)
             ln, t, fl, s, pid = unpack(data, off)
             if ln < NLMSG_HDRLEN or off + ln > n:
-                raise DecodeError(f"message at offset {off} has bad length {ln}")
+                raise bad_length(off, ln)
             start = off + NLMSG_HDRLEN
             end = off + ln
             off += (ln + 3) & ~3

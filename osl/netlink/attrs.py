@@ -248,9 +248,9 @@ def attrs_over(space: Space, data: bytes, start: int, end: int) -> Attrs:
     return attrs
 
 
-def _decode_special(attrs: Attrs, special: tuple, depth: int) -> list:
-    """The values of a set's nested and switched attributes (``special``: their indexes),
-    decoded up front; a switched one once its sibling is read."""
+def _decode_special(attrs: Attrs, special: tuple, depth: int) -> None:
+    """Decode a set's nested and switched attributes (``special``: their indexes) up front;
+    a switched one once its sibling is read."""
     types = attrs._types
     vals = [_LAZY] * len(types)
     attrs._vals = vals
@@ -265,10 +265,16 @@ def _decode_special(attrs: Attrs, special: tuple, depth: int) -> list:
             vals[i] = kind.parse(raw, depth + 1)
         else:
             switches.append((i, kind, raw))
+    if switches:
+        _decode_switches(attrs, switches, depth)
+
+
+def _decode_switches(attrs: Attrs, switches: list, depth: int) -> None:
+    """Decode switched attributes ``(index, kind, raw)``, each in the space its sibling's
+    value chooses (raw bytes when none is known)."""
     for i, kind, raw in switches:
         chosen = kind.choose(attrs.get(kind.key))
-        vals[i] = raw if chosen is None else chosen.parse(raw, depth + 1)
-    return vals
+        attrs._vals[i] = raw if chosen is None else chosen.parse(raw, depth + 1)
 
 
 # --------------------------------------------------------------------------- encoding
@@ -524,7 +530,10 @@ class Attrs:
     def _kind(self, t: int, value: Any) -> Kind:
         if type(value) is Malformed:
             return RAW
-        kind = self.space.kind_of(t)
+        spec = self.space.specs.get(t & NLA_TYPE_MASK)
+        if spec is None:
+            return RAW
+        kind = spec.kind
         if type(kind) is Switch:
             return Nested(value.space) if isinstance(value, Attrs) else RAW
         return kind
@@ -566,6 +575,6 @@ class Attrs:
 #: The plain readers, which the fast ones replace (the tests run both against each other).
 plain_get, plain_values, plain_decode_attrs = Attrs.get, Attrs._values, decode_attrs
 if _fast.ENABLED:
-    decode_attrs = _fast.decode_attrs(Attrs, _decode_special, MAX_DEPTH)
+    decode_attrs = _fast.decode_attrs(Attrs, _decode_switches, _LAZY, MAX_DEPTH)
     Attrs.get = _fast.get  # type: ignore[method-assign]
     Attrs._values = _fast.values  # type: ignore[method-assign]

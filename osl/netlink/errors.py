@@ -43,9 +43,11 @@ class NetlinkError(OSError):
 
     def during(self, what: str) -> NetlinkError:
         """The same refusal, said of ``what`` (the step a caller was taking)."""
-        return type(self)(
+        said = type(self)(
             self.errno, what, self.kernel_message, self.request, self.offset, self.attribute
         )
+        said.results = self.results
+        return said
 
 
 class DumpInterrupted(NetlinkError):

@@ -33,6 +33,16 @@ def align(n: int) -> int:
     return (n + 3) & ~3
 
 
+def short_header(left: int) -> DecodeError:
+    """The error for ``left`` trailing bytes, too few for a netlink header."""
+    return DecodeError(f"{left} trailing bytes, too short for a netlink header")
+
+
+def bad_length(off: int, ln: int) -> DecodeError:
+    """The error for a message at ``off`` whose ``nlmsg_len`` (``ln``) does not fit."""
+    return DecodeError(f"message at offset {off} has bad length {ln}")
+
+
 def frames(data: bytes) -> Iterator[tuple[int, int, int, int, int, int]]:
     """Split a buffer into ``(start, end, type, flags, seq, pid)`` of each message's payload,
     checking the framing only (a cheap first pass for a reader that filters by ``seq``)."""
@@ -41,9 +51,9 @@ def frames(data: bytes) -> Iterator[tuple[int, int, int, int, int, int]]:
     unpack = NLMSGHDR.unpack_from
     while off < n:
         if n - off < NLMSG_HDRLEN:
-            raise DecodeError(f"{n - off} trailing bytes, too short for a netlink header")
+            raise short_header(n - off)
         ln, t, fl, seq, pid = unpack(data, off)
         if ln < NLMSG_HDRLEN or off + ln > n:
-            raise DecodeError(f"message at offset {off} has bad length {ln}")
+            raise bad_length(off, ln)
         yield off + NLMSG_HDRLEN, off + ln, t, fl, seq, pid
         off += (ln + 3) & ~3
