@@ -36,9 +36,10 @@ _LAZY = {
     "RecordWarning": "osl.sandbox",
     "NEXTHOP": "osl.sandbox",
     "CONNECTED": "osl.sandbox",
-    "new_sandbox": "osl.sandbox",
+    "new_sandbox": "osl.create",
+    "destroy_many": "osl.sandbox",
     "open_sandbox": "osl.sandbox",
-    "sandbox_for_external_key": "osl.sandbox",
+    "sandbox_for_external_key": "osl.create",
     "init_os_context": "osl.netns",
 }
 
@@ -57,6 +58,7 @@ __all__ = [
     "__version__",
     "bind_netns",
     "create_netns",
+    "destroy_many",
     "gc",
     "generate_key",
     "init_os_context",

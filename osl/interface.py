@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from osl.record import Record
 from osl.values import InterfaceStatistics
 
 if TYPE_CHECKING:
@@ -34,6 +33,7 @@ class Interface:
         bridge: bool = False,
         master: str | None = None,
         mac_address: str | None = None,
+        made: str | None = None,
     ) -> None:
         self._sandbox = sandbox
         self._index = index
@@ -46,6 +46,8 @@ class Interface:
         self.bridge = bridge
         self.master = master
         self.mac_address = mac_address
+        #: the kind of link osl created in the sandbox for it ("veth"), None if moved in
+        self.made = made
 
     @property
     def index(self) -> int:
@@ -54,7 +56,7 @@ class Interface:
 
     def remove(self) -> None:
         """Give the interface back: renamed to its host-side name and moved to the host
-        (a bridge, made in the sandbox, is deleted)."""
+        (a bridge or a veth osl created in the sandbox is deleted, its host end with it)."""
         self._sandbox._remove_interface(self)
 
     def statistics(self) -> InterfaceStatistics:
@@ -71,11 +73,9 @@ class Interface:
             s.tx_dropped,
         )
 
-    def _record(self) -> Record:
-        return Record(self.src_name, self.bridge, self.master)
-
     def __repr__(self) -> str:
         return (
             f"<Interface {self.src_name}->{self.dst_name} address={self.address} "
-            f"address_ipv6={self.address_ipv6} bridge={self.bridge} master={self.master}>"
+            f"address_ipv6={self.address_ipv6} bridge={self.bridge} master={self.master}"
+            + (f" made={self.made}>" if self.made else ">")
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Iterable
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, NamedTuple, Protocol
 
 from osl import record as _record
 from osl.netlink import NetlinkError
@@ -31,6 +31,7 @@ class Interface(Protocol):
     index: int
     bridge: bool
     master: str | None
+    made: str | None
     mac_address: str | None
     address: Any
     address_ipv6: Any
@@ -68,7 +69,17 @@ def has_link(rt: Client, name: str) -> bool:
 
 
 def _record_of(iface: Any) -> Record:
-    return Record(iface.src_name, iface.bridge, iface.master)
+    return Record(iface.src_name, iface.bridge, iface.master, made=iface.made)
+
+
+class HostEnd(NamedTuple):
+    """How the host end of a veth osl creates is set up: its MTU and MAC, the bridge in the
+    host it joins (by index), whether it is up."""
+
+    mtu: int | None = None
+    mac: str | None = None
+    master: int | None = None
+    up: bool = True
 
 
 class Plumbing:
@@ -124,11 +135,19 @@ class Plumbing:
             self._lo_index = self.rt.link("lo").index
         return self._lo_index
 
-    def bring_in(self, iface: Interface, master: Interface | None, n: int | None) -> int:
+    def bring_in(
+        self,
+        iface: Interface,
+        master: Interface | None,
+        n: int | None,
+        host_end: HostEnd | None = None,
+    ) -> int:
         """Move (or create) and configure; undo everything on failure. Returns the index.
 
         The record goes in first, in the request that moves or creates the link: from then
-        on a later process can tell what this call was doing (``open_sandbox``)."""
+        on a later process can tell what this call was doing (``open_sandbox``). A veth
+        (``iface.made``) is created with its sandbox end in the sandbox and its peer,
+        ``iface.src_name``, in the host, set up as ``host_end`` says."""
         what = f"add interface {iface.src_name} as {iface.dst_name}"
         rt = self.rt
         record = None if self.is_default else _record_of(iface)
@@ -150,6 +169,22 @@ class Plumbing:
                 if record is not None:
                     intent = record.doing(ADDING, n=n)
                 rt.request(R.new_link(made, "bridge"), f"{what}: create bridge")
+                created = True
+            elif iface.made is not None:
+                # born in the sandbox (IFLA_NET_NS_FD), not moved there: no device
+                # unregistered and registered again, no RCU grace period waited for
+                host_end = host_end or HostEnd()
+                made = _record.making_name()
+                intent = record.doing(ADDING, n=n)
+                msg = R.new_veth(
+                    iface.src_name,
+                    made,
+                    peer_netns_fd=self.ns.fd,
+                    mtu=host_end.mtu,
+                    address=host_end.mac,
+                    up=host_end.up and host_end.master is None,
+                )
+                self.host_rt().request(msg, f"{what}: create the veth pair")
                 created = True
             elif not self.is_default:
                 host = self.host_rt()
@@ -179,6 +214,13 @@ class Plumbing:
             for (step, _), result in zip(steps, results):
                 if isinstance(result, NetlinkError):
                     raise result.during(f"{what}: {step}") from result
+            if host_end is not None and host_end.master is not None:
+                host = self.host_rt()
+                peer = host.link(iface.src_name, f"{what}: find the host end")
+                host.request(
+                    R.set_link(peer.index, master=host_end.master, up=host_end.up or None),
+                    f"{what}: put the host end on its bridge",
+                )
             # The master and the finished record in one request: the kernel enslaves first
             # (do_setlink), so a refused master leaves the record saying "adding".
             if master is not None or record is not None:
@@ -357,13 +399,13 @@ class Plumbing:
         """Finish or undo what a dead process left half done on ``link``."""
         name = link.get("ifname")
         if rec.op == ADDING:
-            moved = not rec.bridge
-            self.undo_add(link.index, rec.src, rec, created=rec.bridge, moved=moved)
+            moved = not rec.created
+            self.undo_add(link.index, rec.src, rec, created=rec.created, moved=moved)
             return
         what = f"finish removing {name}"
         rt = self.rt
         try:
-            if rec.bridge:
+            if rec.created:
                 rt.request(R.del_link(link.index), what)
                 return
             if name != rec.src:
@@ -373,11 +415,12 @@ class Plumbing:
             self.problem(f"{what}: {e}")
 
     def drop_unborn(self, link: Any) -> None:
-        """Delete a bridge a dead process created and never got to name and record."""
+        """Delete a bridge or a veth (its host end with it) a dead process created and never
+        got to name and record."""
         info = link.get("linkinfo")
         name = link.get("ifname")
-        if info is None or info.get("kind") != "bridge":
-            self.problem(f"{name}: named as osl names a link it creates, but not a bridge; kept")
+        if info is None or info.get("kind") not in ("bridge", *_record.MADE_KINDS):
+            self.problem(f"{name}: named as osl names a link it creates, but of another kind; kept")
             return
         try:
             self.rt.request(R.del_link(link.index), f"delete {name}, left by a dead process")

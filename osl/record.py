@@ -34,10 +34,16 @@ ALIAS_MAX = 255
 DONE, ADDING, REMOVING = None, "add", "rm"
 
 
+#: the kinds of link osl creates in a sandbox in place (``made`` in a record)
+MADE_KINDS = ("veth",)
+
+
 class Record(NamedTuple):
     """An interface's record. ``op`` is ``None`` for an interface that is all set up, or the
     change in progress (``"add"``, ``"rm"``) by process ``pid``, with what undoing an add
-    needs: the counter value the add took (``n``), the MAC and up state it had in the host."""
+    needs: the counter value the add took (``n``), the MAC and up state it had in the host.
+    ``made``: the kind of a link osl created in the sandbox (a veth whose peer, ``src``, is
+    in the host), None for one moved in; a bridge says ``bridge``."""
 
     src: str
     bridge: bool = False
@@ -47,10 +53,18 @@ class Record(NamedTuple):
     n: int | None = None
     mac0: str | None = None
     up0: bool = False
+    made: str | None = None
+
+    @property
+    def created(self) -> bool:
+        """Whether osl created the link in the sandbox (deleted, never moved, to undo it)."""
+        return self.bridge or self.made is not None
 
     def alias(self) -> str:
         """The alias text of this record (``ValueError`` if it would not fit)."""
         fields: dict[str, Any] = {"src": self.src, "bridge": self.bridge, "master": self.master}
+        if self.made is not None:
+            fields["made"] = self.made
         if self.op is not None:
             fields.update(op=self.op, pid=self.pid, n=self.n, mac0=self.mac0, up0=self.up0)
         text = TAG + json.dumps(fields, separators=(",", ":"))
@@ -134,15 +148,22 @@ def parse(alias: str) -> Record:
     mac0 = fields.get("mac0")
     if mac0 is not None and not _is_mac(mac0):
         raise ValueError("mac0 is not a MAC address")
+    made = fields.get("made")
+    if made is not None and made not in MADE_KINDS:
+        raise ValueError(f"made {made!r} is none of {', '.join(MADE_KINDS)}")
+    bridge = _bool(fields.get("bridge", False), "bridge")
+    if made is not None and bridge:
+        raise ValueError("a record says bridge and made both")
     return Record(
         src=_name(fields.get("src"), "src"),
-        bridge=_bool(fields.get("bridge", False), "bridge"),
+        bridge=bridge,
         master=_name(fields.get("master"), "master", optional=True),
         op=op,
         pid=_int(fields.get("pid", 0), "pid"),
         n=_int(fields.get("n"), "n", optional=True),
         mac0=mac0,
         up0=_bool(fields.get("up0", False), "up0"),
+        made=made,
     )
 
 

@@ -30,9 +30,11 @@ from osl.netlink import NetlinkError
 from osl.netlink import consts as C
 from osl.netlink import requests as R
 from osl.netlink.client import Client
-from osl.plumbing import Plumbing
+from osl.plumbing import HostEnd, Plumbing
 from osl.plumbing import check_name as _check_name
 from osl.recovery import gc
+from osl.restore import restore
+from osl.teardown import HostEnds
 from osl.values import (
     CONNECTED,
     NEXTHOP,
@@ -56,17 +58,14 @@ __all__ = [
     "RecordWarning",
     "Sandbox",
     "StaticRoute",
+    "destroy_many",
     "gc",
     "generate_key",
     "init_os_context",
-    "new_sandbox",
     "open_sandbox",
-    "sandbox_for_external_key",
 ]
 
 RTPROT_OSL = _record.RTPROT_OSL
-#: a record on a link that cannot have come from the host (see Plumbing.from_host)
-_FOREIGN = "its record says osl moved it in, but it was made inside the sandbox"
 _T = TypeVar("_T")
 
 generate_key = _netns.generate_key
@@ -168,7 +167,79 @@ class Sandbox:
         or nothing: on failure the interface is back in the host under its own name and
         nothing is recorded. Crash-safe: a later ``open_sandbox`` undoes an add that a dead
         process left half done."""
-        _check_name(src_name, "source interface name")
+        return self._add(
+            src_name,
+            dst_prefix,
+            bridge=bridge,
+            mac_address=mac_address,
+            address=address,
+            address_ipv6=address_ipv6,
+            link_local_addresses=link_local_addresses,
+            master=master,
+            routes=routes,
+        )
+
+    def add_veth(
+        self,
+        host_name: str,
+        dst_prefix: str,
+        *,
+        mac_address: str | None = None,
+        address: Any = None,
+        address_ipv6: Any = None,
+        link_local_addresses: Iterable = (),
+        master: str | None = None,
+        routes: Iterable = (),
+        host_mtu: int | None = None,
+        host_mac: str | None = None,
+        host_master: str | None = None,
+        host_up: bool = True,
+    ) -> Interface:
+        """Create a veth pair in place: its sandbox end born inside the sandbox (no move:
+        what makes ``add_interface`` of a veth wait ~30 ms on the kernel), named and
+        configured as ``add_interface`` does; its other end ``host_name`` in the host, with
+        ``host_mtu``, ``host_mac``, on bridge ``host_master`` (a host interface), up unless
+        ``host_up`` is false. All or nothing: on failure neither end is left. ``remove()``
+        deletes the pair; so does the kernel when the sandbox is destroyed."""
+        if self._is_default:
+            raise ValueError("a default sandbox is the host's namespace: create the veth there")
+        if host_mtu is not None and (type(host_mtu) is not int or not 68 <= host_mtu <= 65535):
+            raise ValueError(f"host_mtu {host_mtu!r} must be an int from 68 to 65535")
+        host_mac = _check_mac(host_mac)
+        host_master_index = None
+        if host_master is not None:
+            _check_name(host_master, "host_master")
+            link = self._host_rt().link(host_master, f"add veth {host_name}: find {host_master}")
+            host_master_index = link.index
+        return self._add(
+            host_name,
+            dst_prefix,
+            made="veth",
+            host_end=HostEnd(host_mtu, host_mac, host_master_index, bool(host_up)),
+            mac_address=mac_address,
+            address=address,
+            address_ipv6=address_ipv6,
+            link_local_addresses=link_local_addresses,
+            master=master,
+            routes=routes,
+        )
+
+    def _add(
+        self,
+        src_name: str,
+        dst_prefix: str,
+        *,
+        bridge: bool = False,
+        made: str | None = None,
+        host_end: HostEnd | None = None,
+        mac_address: str | None,
+        address: Any,
+        address_ipv6: Any,
+        link_local_addresses: Iterable,
+        master: str | None,
+        routes: Iterable,
+    ) -> Interface:
+        _check_name(src_name, "host interface name" if made else "source interface name")
         if not self._is_default:
             _check_prefix(dst_prefix)
         if master is not None:
@@ -206,8 +277,9 @@ class Sandbox:
                 bridge=bridge,
                 master=master,
                 mac_address=mac,
+                made=made,
             )
-            iface._index = self._plumbing.bring_in(iface, master_iface, n)
+            iface._index = self._plumbing.bring_in(iface, master_iface, n, host_end)
             if n is not None:
                 self._next = n + 1
             self._interfaces.append(iface)
@@ -223,8 +295,9 @@ class Sandbox:
             if iface not in self._interfaces:
                 raise LookupError(f"{iface.dst_name} is not an interface of this sandbox")
             what = f"remove interface {iface.dst_name}"
-            if iface.bridge:
-                self._client.request(R.del_link(iface._index), f"{what}: delete the bridge")
+            if iface.bridge or iface.made:
+                kind = "bridge" if iface.bridge else iface.made
+                self._client.request(R.del_link(iface._index), f"{what}: delete the {kind}")
             elif self._is_default:
                 self._client.request(R.set_link(iface._index, up=False), f"{what}: set down")
             else:
@@ -426,62 +499,16 @@ class Sandbox:
     # restore ------------------------------------------------------------------------------
     def _restore(self) -> None:
         """Settle what dead processes left half done, then take on what the records say."""
-        rt = self._client
-        scan = _record.scan_links(rt.links())
-        for text in scan.problems:
-            self._problem(text)
-        if scan.counter is not None:
-            self._next = scan.counter
-        for link in scan.unborn:
-            self._plumbing.drop_unborn(link)
-        for link, rec in scan.unsettled:
-            if rec.bridge or self._plumbing.from_host(link):
-                self._plumbing.settle(link, rec)
-            else:
-                self._problem(f"{link.get('ifname')}: {_FOREIGN}; left as it is")
-        if scan.lo_down and not self._is_default:  # a create that died before this step
-            rt.set_link("lo", up=True)
-        found: dict[int, Interface] = {}
-        for r in scan.recorded:
-            if not (r.record.bridge or self._plumbing.from_host(r.link)):
-                self._problem(f"{r.name}: {_FOREIGN}; skipped")
-                continue
-            found[r.index] = Interface(
-                self,
-                r.record.src,
-                r.name,
-                index=r.index,
-                bridge=r.record.bridge,
-                master=r.record.master,
-                mac_address=r.mac,
-            )
-        config = _record.read_config(rt, found)
-        for index, addresses in config.addresses.items():
-            iface = found[index]
-            for ip in addresses:
-                if ip.ip.is_link_local:
-                    iface.link_local_addresses.append(ip)
-                elif ip.version == 4 and iface.address is None:
-                    iface.address = ip
-                elif ip.version == 6 and iface.address_ipv6 is None:
-                    iface.address_ipv6 = ip
-                else:
-                    iface.link_local_addresses.append(ip)
-        for index, nets in config.routes.items():
-            found[index].routes.extend(nets)
-        for gw, oif in config.gateways:
-            if gw.version == 4:
-                self._gateway = gw
-            else:
-                self._gateway6 = gw
-            self._route_oif[("gateway", gw.version)] = oif
-        for dst, gw, oif in config.static:
-            static = StaticRoute(dst, gw)
-            self._static_routes.append(static)
-            self._route_oif[static] = oif
-        for ip, mac, index, family in config.neighbors:
-            self._neighbors.append(Neighbor(ip, mac, found[index].src_name, family))
-        self._interfaces = sorted(found.values(), key=lambda i: i._index)
+        snap = restore(
+            self, self._client, self._plumbing, self._problem, is_default=self._is_default
+        )
+        if snap.next is not None:
+            self._next = snap.next
+        self._interfaces = snap.interfaces
+        self._gateway, self._gateway6 = snap.gateway, snap.gateway6
+        self._static_routes = snap.static_routes
+        self._neighbors = snap.neighbors
+        self._route_oif = snap.route_oif
 
     # teardown -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -500,12 +527,26 @@ class Sandbox:
         self._ns.close()
         self._host.close()
 
-    def destroy(self) -> None:
-        """Close the sandbox's sockets and fds and remove its key; once no process uses the
-        namespace the kernel frees it with every device in it. Twice does no harm."""
+    def destroy(self, *, wait: bool = False, timeout: float | None = 30.0) -> None:
+        """Remove the sandbox: close its sockets and fds, unmount and remove its key. Twice
+        does no harm.
+
+        When it returns the key is gone (a new sandbox may take the same key at once) and
+        this handle holds nothing. The kernel frees the namespace once no process holds it,
+        and removes every device in it in its own worker, a veth's host end with it; until
+        then a host end's name is taken. With ``wait`` it returns only once the host end of
+        every veth in the sandbox is gone (seen on the host's link events), or raises
+        TimeoutError after ``timeout`` seconds (None: no limit). ``destroy_many`` destroys
+        many sandboxes and waits for them all at once."""
+        destroy_many([self], wait=wait, timeout=timeout)
+
+    def _teardown(self, ends: HostEnds | None) -> None:
+        """Destroy without waiting; the host ends of its veths noted in ``ends`` first."""
         with self._lock:
             if self._destroyed:
                 return
+            if ends is not None:
+                ends.add(self._client, self._ns)
             self._destroyed = True
             # A key that new_sandbox has since given to another namespace is not ours.
             ours = self._owns_key and not _taken_over(self.key, self._ns)
@@ -520,6 +561,29 @@ class Sandbox:
         self.destroy()
 
 
+def destroy_many(
+    sandboxes: Iterable[Sandbox], *, wait: bool = True, timeout: float | None = 30.0
+) -> None:
+    """Destroy every sandbox (as ``Sandbox.destroy``), then, with ``wait``, return once the
+    kernel has removed the host ends of all their veths: one wait for all of them, which
+    the kernel's cleanup worker batches (TimeoutError after ``timeout`` seconds)."""
+    sandboxes = list(sandboxes)
+    watches: dict[_netns.NetNS, HostEnds] = {}
+    try:
+        for sb in sandboxes:
+            ends = None
+            if wait and not sb._destroyed:
+                ends = watches.get(sb._host)
+                if ends is None:
+                    ends = watches[sb._host] = HostEnds(_netns.NetNS.from_fd(sb._host.fd))
+            sb._teardown(ends)
+        for ends in watches.values():
+            ends.wait(timeout)
+    finally:
+        for ends in watches.values():
+            ends.close()
+
+
 def _taken_over(key: str, ns: _netns.NetNS) -> bool:
     """Whether ``key`` now holds another namespace than ``ns`` (all nsfs files share
     one device)."""
@@ -528,43 +592,6 @@ def _taken_over(key: str, ns: _netns.NetNS) -> bool:
     except OSError:
         return False
     return st.st_dev == ns.dev and st.st_ino != ns.inode
-
-
-def new_sandbox(key: str, os_create: bool = True) -> Sandbox:
-    """A sandbox on ``key``: a new namespace (``os_create``), or else the caller's own
-    namespace bind-mounted there (libnetwork's default sandbox, interface names kept). A
-    sandbox already on ``key`` is replaced, as in libnetwork; an empty file there is taken;
-    anything else there is a ``ValueError``, and nothing is changed."""
-    key = os.path.abspath(key)
-    _netns.release_key(key)
-    if os_create:
-        _netns.create_netns(key)
-    else:
-        _netns.bind_netns(_netns.THREAD_SELF_NET, key)
-    try:
-        sb = Sandbox(key, is_default=not os_create)
-        sb._client.set_link("lo", up=True)
-        return sb
-    except BaseException:
-        _netns.remove_netns(key)
-        raise
-
-
-def sandbox_for_external_key(base_path: str, key: str) -> Sandbox:
-    """Bind-mount the namespace at ``base_path`` (e.g. ``/proc/PID/ns/net``) on ``key``,
-    bring its ``lo`` up and return its sandbox. ``key`` is taken as ``new_sandbox`` takes
-    it; a ``base_path`` that is no network namespace is refused before ``key`` is touched."""
-    key = os.path.abspath(key)
-    with _netns.NetNS.open(base_path) as source:
-        _netns.release_key(key)
-        _netns.bind_netns(source, key)
-    try:
-        sb = Sandbox(key)
-        sb._client.set_link("lo", up=True)
-        return sb
-    except BaseException:
-        _netns.remove_netns(key)
-        raise
 
 
 def open_sandbox(key: str) -> Sandbox:

@@ -64,6 +64,10 @@ if op == "add":
         "o-ca", "eth", address="192.0.2.10/24", address_ipv6="2001:db8::10/64",
         mac_address=sys.argv[5], routes=["198.51.100.0/24"], master="o-cbr",
     )
+elif op == "add-veth":
+    osl.open_sandbox(key).add_veth(
+        "o-cv", "eth", address="192.0.2.11/24", master="o-cbr", host_mtu=1400,
+    )
 elif op == "add-bridge":
     osl.open_sandbox(key).add_interface("o-cbr2", "br", bridge=True)
 elif op == "remove":
@@ -78,7 +82,7 @@ elif op == "destroy":
 print("done", time.monotonic() - start, steps, flush=True)
 """
 
-OPS = ["add", "add-bridge", "remove", "create", "external", "destroy"]
+OPS = ["add", "add-veth", "add-bridge", "remove", "create", "external", "destroy"]
 
 
 def _del(*names: str) -> None:
@@ -108,7 +112,7 @@ class Bench:
                 self.labels.setdefault(link.get("address"), f"{link['ifname']}@setup")
 
     def teardown(self) -> None:
-        _del("o-cb", "o-cd")  # a veth end takes its peer, wherever it is, at once
+        _del("o-cb", "o-cd", "o-cv")  # a veth end takes its peer, wherever it is, at once
         for key in (self.key, self.key2):
             try:
                 netns.release_key(key)
@@ -214,12 +218,12 @@ def test_killed_after_each_step_the_change_is_done_or_undone(bench: Bench, op: s
     assert seen["undone"] and seen["done"], seen  # both outcomes were reached
 
 
-def test_killed_at_204_random_moments_nothing_is_unrecoverable(bench: Bench) -> None:
+def test_killed_at_210_random_moments_nothing_is_unrecoverable(bench: Bench) -> None:
     rng = random.Random(16)
     outcomes = {op: _outcomes(bench, op) for op in OPS}
     bad = []
     seen = {op: {"undone": 0, "done": 0} for op in OPS}
-    for trial in range(204):  # 34 of each
+    for trial in range(210):  # 30 of each
         op = OPS[trial % len(OPS)]
         before, after, seconds, _ = outcomes[op]
         bench.op = op
@@ -230,7 +234,7 @@ def test_killed_at_204_random_moments_nothing_is_unrecoverable(bench: Bench) -> 
             seen[op]["done"] += 1
         else:
             bad.append((trial, op, state))
-    print("outcomes of 204 random kills:", seen)
+    print("outcomes of 210 random kills:", seen)
     assert bad == []
     for op in OPS:  # the kills landed before, inside and after the change
         assert seen[op]["undone"] and seen[op]["done"], seen

@@ -110,21 +110,33 @@ def new_veth(
     name: str,
     peer: str,
     *,
+    netns_fd: int | None = None,
     peer_netns_fd: int | None = None,
     mtu: int | None = None,
     address: str | None = None,
+    peer_mtu: int | None = None,
     peer_address: str | None = None,
+    up: bool = False,
 ) -> LinkMessage:
-    """A veth pair ``name`` <-> ``peer``; the peer may be born in another namespace."""
+    """A veth pair ``name`` <-> ``peer``; the peer may be born in another namespace.
+    ``peer_mtu`` defaults to ``mtu``; ``up`` brings ``name`` up at creation."""
     peer_msg = LinkMessage(
         attrs={
             "ifname": check_ifname(peer),
-            "mtu": mtu,
-            "address": peer_address,
+            "mtu": mtu if peer_mtu is None else peer_mtu,
+            "address": None if peer_address is None else mac(peer_address),
             "net_ns_fd": peer_netns_fd,
-        }
+        },
     )
-    return new_link(name, "veth", {"peer": peer_msg}, mtu=mtu, address=address)
+    return new_link(
+        name,
+        "veth",
+        {"peer": peer_msg},
+        mtu=mtu,
+        address=None if address is None else mac(address),
+        netns_fd=netns_fd,
+        up=up,
+    )
 
 
 MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8, "source": 16}

@@ -1,0 +1,51 @@
+"""Making sandboxes: a namespace on a key (a new one, the caller's own, or one that exists
+elsewhere, bind-mounted), then its :class:`~osl.sandbox.Sandbox` with ``lo`` up; on failure
+the key is removed again. Importable as ``osl.new_sandbox`` and
+``osl.sandbox_for_external_key``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from osl import netns as _netns
+from osl.sandbox import Sandbox
+
+__all__ = ["new_sandbox", "sandbox_for_external_key"]
+
+
+def new_sandbox(key: str, os_create: bool = True) -> Sandbox:
+    """A sandbox on ``key``: a new namespace (``os_create``), or else the caller's own
+    namespace bind-mounted there (libnetwork's default sandbox, interface names kept). A
+    sandbox already on ``key`` is replaced, as in libnetwork; an empty file there is taken;
+    anything else there is a ``ValueError``, and nothing is changed."""
+    key = os.path.abspath(key)
+    _netns.release_key(key)
+    if os_create:
+        _netns.create_netns(key)
+    else:
+        _netns.bind_netns(_netns.THREAD_SELF_NET, key)
+    try:
+        sb = Sandbox(key, is_default=not os_create)
+        sb.client.set_link("lo", up=True)
+        return sb
+    except BaseException:
+        _netns.remove_netns(key)
+        raise
+
+
+def sandbox_for_external_key(base_path: str, key: str) -> Sandbox:
+    """Bind-mount the namespace at ``base_path`` (e.g. ``/proc/PID/ns/net``) on ``key``,
+    bring its ``lo`` up and return its sandbox. ``key`` is taken as ``new_sandbox`` takes
+    it; a ``base_path`` that is no network namespace is refused before ``key`` is touched."""
+    key = os.path.abspath(key)
+    with _netns.NetNS.open(base_path) as source:
+        _netns.release_key(key)
+        _netns.bind_netns(source, key)
+    try:
+        sb = Sandbox(key)
+        sb.client.set_link("lo", up=True)
+        return sb
+    except BaseException:
+        _netns.remove_netns(key)
+        raise

@@ -1,0 +1,262 @@
+"""Sandbox lifecycle at kernel speed (issue 15): veths created in place, teardown that does
+not wait on the kernel unless asked, and waiting for it from its own events.
+
+Every test runs as root in the suite's throwaway namespaces; iproute2 (``ip -j``) is the
+oracle. Host ends are named by the ``host`` fixture, which deletes what is left.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from oracles import (
+    Host,
+    Sandboxes,
+    addrs_of,
+    host_link,
+    ip_json,
+    links_in,
+    ns_of,
+    routes_in,
+    run,
+    wait_until,
+)
+
+import osl
+from osl.netlink import NetlinkError
+
+pytestmark = pytest.mark.kernel
+REPO = Path(__file__).resolve().parent.parent
+
+
+def host_names() -> set[str]:
+    return {link["ifname"] for link in ip_json("link")}
+
+
+# --- created in place ----------------------------------------------------------------------
+
+
+def test_add_veth_creates_the_sandbox_end_inside_named_configured_and_recorded(
+    sandboxes: Sandboxes, host: Host
+) -> None:
+    sb = sandboxes.new()
+    h = host.name("h")
+    iface = sb.add_veth(
+        h,
+        "eth",
+        address="192.0.2.2/24",
+        address_ipv6="2001:db8::2/64",
+        mac_address="02:42:c0:00:02:02",
+        routes=["198.51.100.0/24"],
+    )
+    assert (iface.src_name, iface.dst_name, iface.made) == (h, "eth0", "veth")
+    eth0 = links_in(sb)["eth0"]
+    assert eth0["linkinfo"]["info_kind"] == "veth"
+    assert eth0["address"] == "02:42:c0:00:02:02" and "UP" in eth0["flags"]
+    assert eth0["ifalias"] == f'osl{{"src":"{h}","bridge":false,"master":null,"made":"veth"}}'
+    assert iface.index == eth0["ifindex"]
+    assert {a["local"] for a in addrs_of(sb, "eth0")} >= {"192.0.2.2", "2001:db8::2"}
+    routes = routes_in(sb, "route", "show", "dev", "eth0")
+    assert "198.51.100.0/24" in {r["dst"] for r in routes}
+    peer = host_link(h)
+    assert peer is not None and "UP" in peer["flags"]
+    assert peer["link_index"] == eth0["ifindex"] and eth0["link_index"] == peer["ifindex"]
+    # nothing else was made: no osl~ name left anywhere, the host has one new link
+    assert not [n for n in links_in(sb) if n.startswith("osl~")]
+    assert not [n for n in host_names() if n.startswith("osl~")]
+
+
+def test_add_veth_sets_the_host_end_as_asked(sandboxes: Sandboxes, host: Host) -> None:
+    sb = sandboxes.new()
+    br = host.bridge()
+    h = host.name("h")
+    sb.add_veth(h, "eth", host_mtu=1400, host_mac="02:42:c0:00:02:99", host_master=br)
+    peer = host_link(h)
+    assert peer["mtu"] == 1400 and peer["address"] == "02:42:c0:00:02:99"
+    assert peer["master"] == br and "UP" in peer["flags"]
+    assert links_in(sb)["eth0"]["mtu"] == 1400  # a pair shares its MTU
+    h2 = host.name("h")
+    sb.add_veth(h2, "eth", host_up=False)
+    assert "UP" not in host_link(h2)["flags"]
+    assert "UP" in links_in(sb)["eth1"]["flags"]
+
+
+def test_add_veth_goes_with_a_bridge_in_the_sandbox(sandboxes: Sandboxes, host: Host) -> None:
+    sb = sandboxes.new()
+    sb.add_interface("br0", "br", bridge=True)
+    sb.add_veth(host.name("h"), "eth", master="br0")
+    links = links_in(sb)
+    assert links["eth1"]["master"] == "br0"
+
+
+@pytest.mark.parametrize(
+    ("step", "options"),
+    [
+        ("the name", {"host": "exists"}),
+        ("a MAC the kernel refuses", {"mac_address": "01:00:5e:00:00:01"}),
+        ("a host master that is no bridge", {"host_master": "veth"}),
+        ("an address twice", {"link_local_addresses": ["fe80::1/64", "fe80::1/64"]}),
+    ],
+)
+def test_a_failed_add_veth_leaves_neither_end(
+    sandboxes: Sandboxes, host: Host, step: str, options: dict
+) -> None:
+    sb = sandboxes.new()
+    before_host = host_names()
+    before_sb = set(links_in(sb))
+    h = host.name("h")
+    if options.pop("host", None) == "exists":
+        run("ip", "link", "add", h, "type", "bridge")
+        before_host.add(h)
+    if options.get("host_master") == "veth":
+        a, _ = host.veth()
+        options["host_master"] = a
+        before_host |= {a, _}
+    try:
+        sb.add_veth(h, "eth", **options)
+    except (NetlinkError, ValueError):
+        pass
+    else:
+        pytest.fail(f"{step}: no error")
+    assert set(links_in(sb)) == before_sb, step
+    assert host_names() == before_host, step
+    assert sb.interfaces == []
+    # and the sandbox still works: the counter did not move
+    assert sb.add_veth(host.name("h"), "eth").dst_name == "eth0"
+
+
+def test_remove_deletes_both_ends_at_once(sandboxes: Sandboxes, host: Host) -> None:
+    sb = sandboxes.new()
+    h = host.name("h")
+    iface = sb.add_veth(h, "eth")
+    iface.remove()
+    assert host_link(h) is None  # RTM_DELLINK of one end returns once both are gone
+    assert "eth0" not in links_in(sb) and sb.interfaces == []
+
+
+def test_a_created_veth_is_restored_in_a_fresh_process_and_removed_from_there(
+    sandboxes: Sandboxes, host: Host
+) -> None:
+    sb = sandboxes.new()
+    h = host.name("h")
+    sb.add_veth(h, "eth", address="192.0.2.2/24")
+    code = (
+        "import osl, sys\n"
+        f"sb = osl.open_sandbox({sb.key!r})\n"
+        "(i,) = sb.interfaces\n"
+        "print(i.src_name, i.dst_name, i.made, i.address, sb.problems)\n"
+        "i.remove()\n"
+        "sb.close()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert out.stdout.split() == [h, "eth0", "veth", "192.0.2.2/24", "[]"]
+    assert host_link(h) is None and "eth0" not in links_in(sb)
+
+
+def test_a_veth_a_dead_process_created_and_never_named_is_dropped_on_open(
+    sandboxes: Sandboxes, host: Host
+) -> None:
+    sb = sandboxes.new()
+    h = host.name("h")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    name = f"osl~{int(dead.stdout):x}-0"  # as osl names it while creating, by a dead pid
+    run("ip", "link", "add", h, "type", "veth", "peer", "name", name, "netns", ns_of(sb))
+    again = osl.open_sandbox(sb.key)
+    try:
+        assert again.problems == [] and again.interfaces == []
+        assert name not in links_in(sb) and host_link(h) is None
+    finally:
+        again.close()
+
+
+def test_add_veth_refuses_a_default_sandbox_and_bad_host_options(
+    sandboxes: Sandboxes, host: Host
+) -> None:
+    sb = sandboxes.new()
+    before = host_names()
+    for kw in ({"host_mtu": 10}, {"host_mtu": "1500"}, {"host_mac": "zz"}):
+        with pytest.raises(ValueError):
+            sb.add_veth(host.name("h"), "eth", **kw)
+    with pytest.raises(NetlinkError):
+        sb.add_veth(host.name("h"), "eth", host_master="no-such-br")
+    assert host_names() == before and set(links_in(sb)) == {"lo"}
+
+
+# --- teardown ------------------------------------------------------------------------------
+
+
+def test_destroy_returns_without_waiting_and_the_kernel_removes_the_host_end(
+    sandboxes: Sandboxes, host: Host
+) -> None:
+    sb = sandboxes.new()
+    h = host.name("h")
+    sb.add_veth(h, "eth")
+    key = sb.key
+    sb.destroy()
+    assert not os.path.exists(key)
+    osl.new_sandbox(key).destroy()  # the key can be taken again at once
+    wait_until(lambda: host_link(h) is None, f"the kernel removes {h}")
+
+
+def test_destroy_wait_returns_once_the_host_ends_are_gone(sandboxes: Sandboxes, host: Host) -> None:
+    sb = sandboxes.new()
+    created = host.name("h")
+    sb.add_veth(created, "eth")
+    a, b = host.veth()
+    sb.add_interface(b, "eth")  # moved in: its host peer a goes with the namespace too
+    sb.destroy(wait=True)
+    assert host_link(created) is None and host_link(a) is None
+    assert not os.path.exists(sb.key)
+    sb.destroy(wait=True)  # twice does no harm
+
+
+def test_destroy_many_waits_once_for_all(sandboxes: Sandboxes, host: Host) -> None:
+    made = [sandboxes.new() for _ in range(5)]
+    names = []
+    for sb in made:
+        names.append(host.name("h"))
+        sb.add_veth(names[-1], "eth", address="192.0.2.2/24")
+    osl.destroy_many(made)
+    assert [host_link(n) for n in names] == [None] * 5
+    assert not any(os.path.exists(sb.key) for sb in made)
+
+
+def test_destroy_wait_times_out_while_a_process_holds_the_namespace(
+    sandboxes: Sandboxes, host: Host
+) -> None:
+    sb = sandboxes.new()
+    h = host.name("h")
+    sb.add_veth(h, "eth")
+    held = os.open(sb.key, os.O_RDONLY)  # the namespace outlives its key while this is open
+    try:
+        start = time.monotonic()
+        with pytest.raises(TimeoutError, match="host ends of 1 veth pairs"):
+            sb.destroy(wait=True, timeout=0.3)
+        assert 0.3 <= time.monotonic() - start < 5
+        assert host_link(h) is not None and not os.path.exists(sb.key)
+    finally:
+        os.close(held)
+    wait_until(lambda: host_link(h) is None, f"the kernel removes {h}")
+
+
+def test_a_sandbox_without_veths_is_destroyed_at_once_with_wait(sandboxes: Sandboxes) -> None:
+    sb = sandboxes.new()
+    sb.add_interface("br0", "br", bridge=True)
+    sb.destroy(wait=True, timeout=5)
+    assert not os.path.exists(sb.key)
