@@ -22,11 +22,25 @@ one's namespaces are freed first):
 - ``pyroute2 IPRoute(netns=)``: the same, but ``IPRoute(netns=name)`` creates the namespace
   itself (one helper process instead of two; in 0.9 ``NetNS`` is a thin wrapper of it).
 - ``ip, one process per command``: 11 processes per sandbox.
-- ``ip -batch, per sandbox``: three ``ip -batch -`` processes per sandbox (the commands fed
-  on stdin): host (``netns add``, ``link add``, ``link set .. netns``), inside with
-  ``ip -n NS -batch`` (rename, both addresses, up, ``lo`` up, route), host (``netns del``,
-  ``link del``).  Three because a batch's lines take no ``-n`` and ``ip`` opens its netlink
-  socket once, in the namespace it started in; so there is no one-process form.
+- ``ip -batch, N+2 processes``: as an operator writes it (``../shared/reference/
+  bench-scenarios.md``): one ``ip -batch -`` for the host side of all the repeat's sandboxes
+  (``netns add``, ``link add``, ``link set .. netns``), one ``ip -n NS -batch`` per sandbox
+  (rename, both addresses, up, ``lo`` up, route), one ``ip -force -batch`` for every
+  teardown (``netns del``, then ``link del``: most host ends are gone with their namespace
+  by then, and it does not wait for the kernel to free them).
+
+A-inplace and A-many (the same end state, the veth born with one end in the sandbox; each
+repeat's clock stops when the kernel has removed the last host end, watched with
+``if_nametoindex``, the same for everyone):
+
+- ``osl add_veth, destroy()``: ``new_sandbox``, ``sb.add_veth``, ``set_gateway``,
+  ``destroy()`` per sandbox.
+- ``osl add_veth, destroy_many(wait)``: all sandboxes made and configured, then
+  ``osl.destroy_many(all, wait=True)`` (osl's own wait, on the host's link events).
+- ``pyroute2 IPRoute(netns=), veth peer in ns``: the veth added from the host with its peer
+  ``eth0`` in the namespace (``peer={"ifname": .., "net_ns_fd": ns}``), ``netns.remove``.
+- ``ip -batch N+2, veth peer in ns``: ``link add H type veth peer name eth0 netns NS`` in the
+  host batch, no rename, ``netns del`` only.
 
 Reported: median ms per sandbox over the repeats (min-max), the ratio to osl, and the CPU
 per sandbox from ``getrusage``: user (the library's own code, the Python interpreter or
@@ -65,8 +79,16 @@ IMPLS = {
     "pyroute2": "pyroute2 netns.create+NetNS",
     "pyroute2-ipr": "pyroute2 IPRoute(netns=)",
     "ip": "ip, one process per command",
-    "ip-batch": "ip -batch, per sandbox (3 procs)",
+    "ip-batch": "ip -batch, N+2 processes",
+    # A-inplace and A-many: the veth created with one end in the sandbox; the clock stops
+    # when the kernel has removed the last host end
+    "osl-inplace": "osl add_veth, destroy()",
+    "osl-many": "osl add_veth, destroy_many(wait)",
+    "pyroute2-inplace": "pyroute2 IPRoute(netns=), veth peer in ns",
+    "ip-batch-inplace": "ip -batch N+2, veth peer in ns",
 }
+CLASSIC = ["osl", "pyroute2", "pyroute2-ipr", "ip", "ip-batch"]
+INPLACE = ["osl-inplace", "osl-many", "pyroute2-inplace", "ip-batch-inplace"]
 PHASES = ["create ns", "host veth", "add_interface", "gateway", "destroy", "delete host end"]
 
 
@@ -89,6 +111,28 @@ def check_sandbox(ns: str) -> None:
 
 
 # ------------------------------------------------------------------ implementations
+def wait_gone(names: list, limit: float = 30.0) -> None:
+    """Return once no host link has one of ``names`` (the kernel's namespace cleanup done):
+    the same stopwatch for every implementation, ``if_nametoindex`` every 0.2 ms."""
+    import socket
+
+    deadline = time.monotonic() + limit
+    left = list(names)
+    while left:
+        still = []
+        for name in left:
+            try:
+                socket.if_nametoindex(name)
+                still.append(name)
+            except OSError:
+                pass
+        left = still
+        if left:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the kernel never removed {left[:5]}...")
+            time.sleep(0.0002)
+
+
 class Impl:
     """One implementation's sandbox lifecycle; ``missing`` counts host ends already gone
     (freed with their namespace) when the delete came."""
@@ -96,6 +140,11 @@ class Impl:
     def __init__(self) -> None:
         self.missing = 0
         self.phases: dict = {}
+
+    def run(self, count: int, check: bool) -> None:
+        """``count`` sandboxes, one after the other (the first checked if ``check``)."""
+        for i in range(count):
+            self.one(i, check and i == 0)
 
     def one(self, i: int, check: bool) -> None:
         raise NotImplementedError
@@ -238,34 +287,118 @@ class IpCommands(Impl):
 
 
 class IpBatch(Impl):
+    """As an operator writes it: one ``ip -batch`` for the host side of all the sandboxes,
+    one ``ip -n NS -batch`` per sandbox for its configuration, one for all teardowns."""
+
+    inplace = False
+
     @staticmethod
     def batch(lines: list, *pre: str, force: bool = False) -> subprocess.CompletedProcess:
         text = "".join(" ".join(words) + "\n" for words in lines)
         argv = ["ip", *pre, *(["-force"] if force else []), "-batch", "-"]
         return subprocess.run(argv, check=False, input=text, stderr=subprocess.PIPE, text=True)
 
-    def one(self, i: int, check: bool) -> None:
-        ns, a, b = f"ipb{i}", f"ipb{i}a", f"ipb{i}b"
-        for done in (
-            self.batch(host_setup(ns, a, b)),
-            self.batch([[w.format(a=a) for w in cmd] for cmd in inside_setup()], "-n", ns),
-        ):
+    def run(self, count: int, check: bool) -> None:
+        tag = "ipi" if self.inplace else "ipb"
+        names = [(f"{tag}{i}", f"{tag}{i}a", f"{tag}{i}b") for i in range(count)]
+        host: list = []
+        for ns, a, b in names:
+            if self.inplace:
+                host += [["netns", "add", ns],
+                         ["link", "add", b, "type", "veth", "peer", "name", "eth0", "netns", ns]]  # fmt: skip
+            else:
+                host += host_setup(ns, a, b)
+        done = self.batch(host)
+        if done.returncode:
+            raise RuntimeError(done.stderr)
+        for ns, a, _ in names:
+            lines = [[w.format(a=a) for w in cmd] for cmd in inside_setup()]
+            if self.inplace:
+                lines = lines[1:]  # born as eth0: no rename
+            done = self.batch(lines, "-n", ns)
             if done.returncode:
                 raise RuntimeError(done.stderr)
         if check:
-            check_sandbox(ns)
-        done = self.batch([["netns", "del", ns], ["link", "del", b]], force=True)
+            check_sandbox(names[0][0])
+        teardown = [["netns", "del", ns] for ns, _, _ in names]
+        if not self.inplace:
+            teardown += [["link", "del", b] for _, _, b in names]
+        done = self.batch(teardown, force=True)
         if done.returncode:
-            if not gone(done.stderr) or os.path.exists(f"{NETNS_DIR}/{ns}"):
+            lost = [line for line in done.stderr.splitlines() if gone(line)]
+            if any(os.path.exists(f"{NETNS_DIR}/{ns}") for ns, _, _ in names) or not lost:
                 raise RuntimeError(done.stderr)
-            self.missing += 1
+            self.missing += len(lost)
+        if self.inplace:
+            wait_gone([b for _, _, b in names])
+
+
+class IpBatchInplace(IpBatch):
+    inplace = True
+
+
+class OslInplace(Osl):
+    """The veth created with its sandbox end inside (``add_veth``); ``many``: every sandbox
+    made, then all destroyed by ``destroy_many`` (which waits for the kernel itself)."""
+
+    def __init__(self, many: bool) -> None:
+        super().__init__()
+        self.many = many
+
+    def run(self, count: int, check: bool) -> None:
+        made, hosts = [], []
+        for i in range(count):
+            ns, b = f"osli{i}", f"osli{i}b"
+            sb = self.osl.new_sandbox(os.path.join(NETNS_DIR, ns))
+            sb.add_veth(b, "eth", address=V4, address_ipv6=V6)
+            sb.set_gateway(GW)
+            if check and i == 0:
+                check_sandbox(ns)
+            hosts.append(b)
+            if self.many:
+                made.append(sb)
+            else:
+                sb.destroy()
+        if self.many:
+            self.osl.destroy_many(made, wait=True)
+        wait_gone(hosts)
+
+
+class Pyroute2Inplace(Pyroute2):
+    def __init__(self) -> None:
+        super().__init__(create_with_ipr=True)
+
+    def run(self, count: int, check: bool) -> None:
+        hosts = []
+        for i in range(count):
+            ns, b = f"pri{i}", f"pri{i}b"
+            inside = self.pr.IPRoute(netns=ns)
+            self.host.link("add", ifname=b, kind="veth", peer={"ifname": "eth0", "net_ns_fd": ns})
+            with inside:
+                idx = inside.link_lookup(ifname="eth0")[0]
+                inside.addr("add", index=idx, address="192.0.2.2", prefixlen=24)
+                inside.addr("add", index=idx, address="2001:db8::2", prefixlen=64, flags=self.nodad)
+                inside.link("set", index=idx, state="up")
+                inside.link("set", index=inside.link_lookup(ifname="lo")[0], state="up")
+                inside.route("add", dst="default", gateway=GW)
+                if check and i == 0:
+                    check_sandbox(ns)
+            self.netns.remove(ns)
+            hosts.append(b)
+        wait_gone(hosts)
 
 
 def make(impl: str) -> Impl:
     if impl == "osl":
         return Osl()
+    if impl in ("osl-inplace", "osl-many"):
+        return OslInplace(many=impl == "osl-many")
     if impl in ("pyroute2", "pyroute2-ipr"):
         return Pyroute2(create_with_ipr=impl == "pyroute2-ipr")
+    if impl == "pyroute2-inplace":
+        return Pyroute2Inplace()
+    if impl == "ip-batch-inplace":
+        return IpBatchInplace()
     return IpCommands() if impl == "ip" else IpBatch()
 
 
@@ -279,8 +412,7 @@ def worker(impl_name: str) -> None:
         self0 = resource.getrusage(resource.RUSAGE_SELF)
         kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        for i in range(req["count"]):
-            impl.one(i, req["check"] and i == 0)
+        impl.run(req["count"], req["check"])
         wall = time.perf_counter() - t0
         self1 = resource.getrusage(resource.RUSAGE_SELF)
         kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -352,26 +484,38 @@ def report(results: dict, args: argparse.Namespace, load: tuple) -> None:
         for impl, rs in results.items()
     }
     med = {impl: {k: statistics.median(v) for k, v in d.items()} for impl, d in per.items()}
-    base = med["osl"]["wall"]
+    base = med["osl"]["wall"]  # the phases' share
     print(
         f"Scenario A, sandbox lifecycle: {n} sandboxes per repeat, {args.repeats} repeats after "
         f"a warm-up of {args.warmup}; kernel {os.uname().release}, Python "
         f"{sys.version.split()[0]}, pyroute2 {pyroute2.__version__}, {ipv.strip()}"
     )
     print(f"load average before: {load[0]}  after: {load[1]}  ({os.cpu_count()} CPUs)\n")
-    head = f"{'implementation':<35}{'ms/sandbox':>11}{'min-max':>15}{'x osl':>7}"
-    print(head + f"{'CPU ms':>8}{'user':>7}{'sys':>7}{'off-CPU':>9}{'CPU%':>6}")
-    for impl, label in IMPLS.items():
-        d, m = per[impl], med[impl]
-        user = [a + b for a, b in zip(d["self_user"], d["kids_user"])]
-        sys_ = [a + b for a, b in zip(d["self_sys"], d["kids_sys"])]
-        cpu = statistics.median([u + s for u, s in zip(user, sys_)])
-        rng = f"{ms(min(d['wall']))}-{ms(max(d['wall']))}"
-        print(
-            f"{label:<35}{ms(m['wall']):>11}{rng:>15}{m['wall'] / base:>7.2f}"
-            f"{ms(cpu):>8}{ms(statistics.median(user)):>7}{ms(statistics.median(sys_)):>7}"
-            f"{ms(m['wall'] - cpu):>9}{100 * cpu / m['wall']:>5.0f}%"
-        )
+    classic_ip = med["ip-batch"]["wall"]
+    for title, group, ref in (
+        ("A (veth made in the host, moved in; the kernel's teardown not waited for)",
+         CLASSIC, "ip-batch"),
+        (("A-inplace / A-many (veth born in the sandbox; clock stops when the kernel has "
+          "removed the last host end)"), INPLACE, "ip-batch-inplace"),
+    ):  # fmt: skip
+        print(title)
+        head = f"{'implementation':<42}{'ms/sandbox':>11}{'min-max':>14}{'x ref':>7}"
+        print(head + f"{'x A ip':>7}{'CPU ms':>8}{'user':>6}{'sys':>6}{'off-CPU':>8}")
+        for impl in group:
+            d, m = per[impl], med[impl]
+            user = [a + b for a, b in zip(d["self_user"], d["kids_user"])]
+            sys_ = [a + b for a, b in zip(d["self_sys"], d["kids_sys"])]
+            cpu = statistics.median([u + s for u, s in zip(user, sys_)])
+            rng = f"{ms(min(d['wall']))}-{ms(max(d['wall']))}"
+            print(
+                f"{IMPLS[impl]:<42}{ms(m['wall']):>11}{rng:>14}"
+                f"{m['wall'] / med[ref]['wall']:>7.2f}{m['wall'] / classic_ip:>7.2f}"
+                f"{ms(cpu):>8}{ms(statistics.median(user)):>6}{ms(statistics.median(sys_)):>6}"
+                f"{ms(m['wall'] - cpu):>8}"
+            )
+        print(f"  x ref: against {IMPLS[ref]}; x A ip: against {IMPLS['ip-batch']} (classic A)\n")
+    many = med["osl-many"]["wall"]
+    print(f"A-many: osl creates, configures and destroys {1 / many:.0f} sandboxes per second")
     print("\nCPU per sandbox by process (ms, medians): user / sys")
     print(f"{'implementation':<35}{'this process':>16}{'child processes':>18}")
     for impl, label in IMPLS.items():

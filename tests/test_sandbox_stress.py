@@ -1,8 +1,9 @@
 """Many threads driving many sandboxes at once (issue 5's stress test).
 
-16 threads, each creating, configuring (a veth moved in, IPv4 + IPv6 addresses, an interface
-route, a gateway, a static route, neighbors), checking with iproute2 and destroying its own
-sandboxes 20 times. At the end every thread is in the namespace it started in, and no key
+16 threads, each creating, configuring (a veth moved in, or one cycle in three created in
+place with ``add_veth``; IPv4 + IPv6 addresses, an interface route, a gateway, a static
+route, neighbors), checking with iproute2 and destroying its own sandboxes 20 times (an
+in-place one with ``destroy(wait=True)``, its host end then gone). At the end every thread is in the namespace it started in, and no key
 file, mount or host link is left.
 """
 
@@ -110,29 +111,34 @@ def test_16_threads_x_20_sandboxes_each_end_clean(stress_cleanup: None) -> None:
                 key = os.path.join(netns.netns_dir(), f"{PREFIX}-{t}-{c}")
                 a, b = f"st{t}c{c}a", f"st{t}c{c}b"
                 sb = osl.new_sandbox(key)
+                in_place = c % 3 == 2  # created in place, destroyed waiting for the kernel
                 try:
-                    host.add_veth(a, b)
-                    eth = sb.add_interface(
-                        a,
-                        "eth",
-                        address="192.0.2.10/24",
-                        address_ipv6="2001:db8::10/64",
-                        routes=["198.51.100.0/24"],
-                    )
+                    settings = {
+                        "address": "192.0.2.10/24",
+                        "address_ipv6": "2001:db8::10/64",
+                        "routes": ["198.51.100.0/24"],
+                    }
+                    if in_place:
+                        eth = sb.add_veth(a, "eth", **settings)
+                    else:
+                        host.add_veth(a, b)
+                        eth = sb.add_interface(a, "eth", **settings)
                     sb.set_gateway("192.0.2.1")
                     sb.set_gateway_ipv6("2001:db8::1")
                     sb.add_static_route(osl.StaticRoute("203.0.113.0/24", next_hop="192.0.2.1"))
                     sb.add_neighbor("192.0.2.20", "02:42:c0:00:02:14", link_name=a)
                     sb.add_neighbor("2001:db8::20", "02:42:c0:00:02:15", link_name=a)
                     found = _check(sb, a)
-                    if c % 2:  # give it back, then delete the pair ourselves
+                    if c % 3 == 1:  # give it back, then delete the pair ourselves
                         eth.remove()
                         host.delete_link(a)
                     # else: destroy() and the kernel frees the pair with the namespace
                 finally:
-                    sb.destroy()
+                    sb.destroy(wait=in_place)
                 if os.path.lexists(key):
                     found.append(f"{key} left after destroy")
+                if in_place and a in host_link_names():
+                    found.append(f"{a} left after destroy(wait=True)")
                 if thread_netns_inode() != start:
                     found.append(f"thread {t} cycle {c}: in another namespace")
                 with lock:
