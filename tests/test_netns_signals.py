@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
 
@@ -31,6 +32,15 @@ pytestmark = pytest.mark.kernel
 
 NewKey = Callable[..., str]
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _sigint_raises() -> Iterator[None]:
+    """SIGINT as an interactive Python has it (KeyboardInterrupt). A process started from a
+    shell's background job inherits SIGINT ignored, and Python then leaves it so."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
 
 
 class _Lib:
