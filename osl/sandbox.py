@@ -20,7 +20,7 @@ import os
 import threading
 import warnings
 from collections.abc import Iterable
-from ipaddress import ip_address, ip_interface, ip_network
+from ipaddress import ip_address, ip_interface
 from typing import Any, Callable, TypeVar
 
 from osl import netns as _netns
@@ -42,11 +42,11 @@ from osl.values import (
     InterfaceStatistics,
     Neighbor,
     RecordWarning,
+    Settings,
     StaticRoute,
 )
 from osl.values import check_mac as _check_mac
 from osl.values import check_prefix as _check_prefix
-from osl.values import iface_addr as _iface_addr
 
 __all__ = [
     "CONNECTED",
@@ -167,17 +167,10 @@ class Sandbox:
         or nothing: on failure the interface is back in the host under its own name and
         nothing is recorded. Crash-safe: a later ``open_sandbox`` undoes an add that a dead
         process left half done."""
-        return self._add(
-            src_name,
-            dst_prefix,
-            bridge=bridge,
-            mac_address=mac_address,
-            address=address,
-            address_ipv6=address_ipv6,
-            link_local_addresses=link_local_addresses,
-            master=master,
-            routes=routes,
+        settings = Settings.check(
+            address, address_ipv6, link_local_addresses, routes, mac_address, master
         )
+        return self._add(src_name, dst_prefix, settings, bridge=bridge)
 
     def add_veth(
         self,
@@ -203,6 +196,9 @@ class Sandbox:
         deletes the pair; so does the kernel when the sandbox is destroyed."""
         if self._is_default:
             raise ValueError("a default sandbox is the host's namespace: create the veth there")
+        settings = Settings.check(
+            address, address_ipv6, link_local_addresses, routes, mac_address, master
+        )
         if host_mtu is not None and (type(host_mtu) is not int or not 68 <= host_mtu <= 65535):
             raise ValueError(f"host_mtu {host_mtu!r} must be an int from 68 to 65535")
         host_mac = _check_mac(host_mac)
@@ -211,44 +207,23 @@ class Sandbox:
             _check_name(host_master, "host_master")
             link = self._host_rt().link(host_master, f"add veth {host_name}: find {host_master}")
             host_master_index = link.index
-        return self._add(
-            host_name,
-            dst_prefix,
-            made="veth",
-            host_end=HostEnd(host_mtu, host_mac, host_master_index, bool(host_up)),
-            mac_address=mac_address,
-            address=address,
-            address_ipv6=address_ipv6,
-            link_local_addresses=link_local_addresses,
-            master=master,
-            routes=routes,
-        )
+        host_end = HostEnd(host_mtu, host_mac, host_master_index, bool(host_up))
+        return self._add(host_name, dst_prefix, settings, made="veth", host_end=host_end)
 
     def _add(
         self,
         src_name: str,
         dst_prefix: str,
+        settings: Settings,
         *,
         bridge: bool = False,
         made: str | None = None,
         host_end: HostEnd | None = None,
-        mac_address: str | None,
-        address: Any,
-        address_ipv6: Any,
-        link_local_addresses: Iterable,
-        master: str | None,
-        routes: Iterable,
     ) -> Interface:
         _check_name(src_name, "host interface name" if made else "source interface name")
         if not self._is_default:
             _check_prefix(dst_prefix)
-        if master is not None:
-            _check_name(master, "master")
-        v4 = _iface_addr(address, 4, "address")
-        v6 = _iface_addr(address_ipv6, 6, "address_ipv6")
-        lls = [ip_interface(a) for a in link_local_addresses]
-        nets = [ip_network(r) for r in routes]
-        mac = _check_mac(mac_address)
+        master = settings.master
         with self._lock:
             self._check_live()
             if any(i.src_name == src_name for i in self._interfaces):
@@ -270,13 +245,13 @@ class Sandbox:
                 src_name,
                 dst_name,
                 index=0,
-                address=v4,
-                address_ipv6=v6,
-                link_local_addresses=lls,
-                routes=nets,
+                address=settings.address,
+                address_ipv6=settings.address_ipv6,
+                link_local_addresses=settings.link_local_addresses,
+                routes=settings.routes,
                 bridge=bridge,
                 master=master,
-                mac_address=mac,
+                mac_address=settings.mac_address,
                 made=made,
             )
             iface._index = self._plumbing.bring_in(iface, master_iface, n, host_end)

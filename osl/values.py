@@ -7,6 +7,7 @@ All importable from :mod:`osl.sandbox` and :mod:`osl` too.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface, ip_network
 from typing import Any, NamedTuple, Union
 
@@ -20,6 +21,7 @@ __all__ = [
     "InterfaceStatistics",
     "Neighbor",
     "RecordWarning",
+    "Settings",
     "StaticRoute",
 ]
 
@@ -118,3 +120,36 @@ def iface_addr(value: Any, version: int, what: str) -> Any:
     if iface.version != version:
         raise ValueError(f"{what} {value} is not an IPv{version} address")
     return iface
+
+
+class Settings(NamedTuple):
+    """What an interface is given in a sandbox, checked (``Settings.check``)."""
+
+    address: Any
+    address_ipv6: Any
+    link_local_addresses: list
+    routes: list
+    mac_address: str | None
+    master: str | None
+
+    @classmethod
+    def check(
+        cls,
+        address: Any = None,
+        address_ipv6: Any = None,
+        link_local_addresses: Iterable = (),
+        routes: Iterable = (),
+        mac_address: Any = None,
+        master: str | None = None,
+    ) -> Settings:
+        """The settings of ``add_interface``'s keywords; ValueError saying what is wrong."""
+        if master is not None:
+            _check_name(master, "master")
+        return cls(
+            iface_addr(address, 4, "address"),
+            iface_addr(address_ipv6, 6, "address_ipv6"),
+            [ip_interface(a) for a in link_local_addresses],
+            [ip_network(r) for r in routes],
+            check_mac(mac_address),
+            master,
+        )
