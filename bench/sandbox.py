@@ -16,6 +16,9 @@ one's namespaces are freed first):
 
 - ``osl``: ``osl.new_sandbox(key)`` (brings ``lo`` up), host ``Client().add_veth``,
   ``sb.add_interface(..)``, ``sb.set_gateway``, ``sb.destroy()``, host ``delete_link``.
+- ``osl, all made, then destroy_many``: the move path arranged as the N+2 ``ip -batch``
+  is: every sandbox made and configured, then ``osl.destroy_many(all, wait=False)`` and the
+  host ends deleted (most already gone with their namespaces).
 - ``pyroute2 netns.create+NetNS``: ``pyroute2.netns.create(name)``, host ``IPRoute()``
   adds the veth and moves one end (``net_ns_fd``), ``NetNS(name)`` configures it,
   ``netns.remove(name)``, host ``link("del")``.
@@ -80,6 +83,7 @@ IMPLS = {
     "pyroute2-ipr": "pyroute2 IPRoute(netns=)",
     "ip": "ip, one process per command",
     "ip-batch": "ip -batch, N+2 processes",
+    "osl-batched": "osl, all made, then destroy_many",
     # A-inplace and A-many: the veth created with one end in the sandbox; the clock stops
     # when the kernel has removed the last host end
     "osl-inplace": "osl add_veth, destroy()",
@@ -87,7 +91,7 @@ IMPLS = {
     "pyroute2-inplace": "pyroute2 IPRoute(netns=), veth peer in ns",
     "ip-batch-inplace": "ip -batch N+2, veth peer in ns",
 }
-CLASSIC = ["osl", "pyroute2", "pyroute2-ipr", "ip", "ip-batch"]
+CLASSIC = ["osl", "osl-batched", "pyroute2", "pyroute2-ipr", "ip", "ip-batch"]
 INPLACE = ["osl-inplace", "osl-many", "pyroute2-inplace", "ip-batch-inplace"]
 PHASES = ["create ns", "host veth", "add_interface", "gateway", "destroy", "delete host end"]
 
@@ -337,6 +341,32 @@ class IpBatchInplace(IpBatch):
     inplace = True
 
 
+class OslBatched(Osl):
+    """The move path arranged as the N+2 ``ip -batch`` is: every sandbox made, its veth
+    moved in and configured, then all destroyed (``destroy_many``, not waiting) and the
+    host ends deleted (most are gone with their namespaces by then)."""
+
+    def run(self, count: int, check: bool) -> None:
+        made = []
+        for i in range(count):
+            ns, a, b = f"oslb{i}", f"oslb{i}a", f"oslb{i}b"
+            sb = self.osl.new_sandbox(os.path.join(NETNS_DIR, ns))
+            self.host.add_veth(a, b)
+            sb.add_interface(a, "eth", address=V4, address_ipv6=V6)
+            sb.set_gateway(GW)
+            if check and i == 0:
+                check_sandbox(ns)
+            made.append((sb, b))
+        self.osl.destroy_many([sb for sb, _ in made], wait=False)
+        for _, b in made:
+            try:
+                self.host.delete_link(b)
+            except self.error as e:
+                if e.errno != errno.ENODEV:
+                    raise
+                self.missing += 1
+
+
 class OslInplace(Osl):
     """The veth created with its sandbox end inside (``add_veth``); ``many``: every sandbox
     made, then all destroyed by ``destroy_many`` (which waits for the kernel itself)."""
@@ -391,6 +421,8 @@ class Pyroute2Inplace(Pyroute2):
 def make(impl: str) -> Impl:
     if impl == "osl":
         return Osl()
+    if impl == "osl-batched":
+        return OslBatched()
     if impl in ("osl-inplace", "osl-many"):
         return OslInplace(many=impl == "osl-many")
     if impl in ("pyroute2", "pyroute2-ipr"):

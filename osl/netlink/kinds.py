@@ -28,12 +28,15 @@ class Malformed(bytes):
         return f"Malformed({bytes(self)!r})"
 
 
+_pack_nlattr = NLATTR.pack  # bound once: see message.py on CPython 3.11's imported names
+
+
 def attribute(t: int, data: bytes, label: str) -> bytes:
     """The whole attribute of type ``t``: header, value ``data``, padding."""
     n = len(data) + 4
     if n > 0xFFFF:
         raise ValueError(f"{label}: value too long")
-    return NLATTR.pack(n, t) + data + PAD[n & 3]
+    return _pack_nlattr(n, t) + data + PAD[n & 3]
 
 
 class Kind:

@@ -18,6 +18,10 @@ from .errors import DecodeError
 from .framing import NLMSG_HDRLEN, NLMSGHDR, PAD, frames, type_name
 
 _I32 = struct.Struct("=i")
+# CPython 3.11 compiles ``name.method(...)`` without its method-call fast path when ``name``
+# came from an import (compile.c, is_import_originated): bound once here instead.
+_pack_header = NLMSGHDR.pack
+_unpack_header = NLMSGHDR.unpack_from
 
 _new = object.__new__
 
@@ -65,7 +69,7 @@ class Message:
         if n > 0xFFFFFFFF:
             raise ValueError("message too long")
         try:
-            hdr = NLMSGHDR.pack(n, self.type, flags, seq, pid)
+            hdr = _pack_header(n, self.type, flags, seq, pid)
         except struct.error as e:
             raise ValueError(f"bad netlink header for {type_name(self.type)}: {e}") from None
         return hdr + payload + PAD[n & 3]
@@ -167,7 +171,7 @@ class ErrorMessage(Message):
             if flags & C.NLM_F_CAPPED:
                 if len(request) != NLMSG_HDRLEN:
                     raise ValueError("with NLM_F_CAPPED only the request's header is echoed")
-            elif NLMSGHDR.unpack_from(request)[0] != len(request):
+            elif _unpack_header(request)[0] != len(request):
                 raise ValueError("the echoed request's nlmsg_len must be its length")
         self.error = error
         self.request = bytes(request)
@@ -187,7 +191,7 @@ class ErrorMessage(Message):
         if off < end:
             if end - off < NLMSG_HDRLEN:
                 raise DecodeError("NLMSG_ERROR echoes a truncated request header")
-            n = NLMSGHDR.unpack_from(data, off)[0]
+            n = _unpack_header(data, off)[0]
             echoed = NLMSG_HDRLEN if fl & C.NLM_F_CAPPED else n
             if echoed < NLMSG_HDRLEN or off + echoed > end:
                 raise DecodeError(f"NLMSG_ERROR echoes a request of bad length {n}")
@@ -226,7 +230,7 @@ class ErrorMessage(Message):
     @property
     def request_header(self) -> tuple[int, int, int, int, int] | None:
         """``(len, type, flags, seq, pid)`` of the request this answers."""
-        return NLMSGHDR.unpack_from(self.request) if self.request else None
+        return _unpack_header(self.request) if self.request else None
 
     def _fields(self) -> dict:
         return {
@@ -404,7 +408,7 @@ class RtMessage(Message):
     def encode_as(self, flags: int, seq: int, pid: int) -> bytes:
         body = self._payload()
         try:
-            return NLMSGHDR.pack(16 + len(body), self.type, flags, seq, pid) + body
+            return _pack_header(16 + len(body), self.type, flags, seq, pid) + body
         except struct.error as e:
             raise ValueError(f"bad netlink header for {type_name(self.type)}: {e}") from None
 
