@@ -35,7 +35,6 @@ class HostEnds:
             raise
         self._host_rt: Client | None = None
         self.indexes: set[int] = set()
-        self._nsids: dict[int, int | None] = {}
 
     def add(self, rt: Client, ns: NetNS) -> None:
         """The host ends of the veths in ``ns`` (dumped through its client ``rt``)."""
@@ -54,9 +53,9 @@ class HostEnds:
         """Return once every host end is gone; TimeoutError (ETIMEDOUT) naming what is left
         after ``timeout`` seconds (None: no limit)."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        # every deletion since the watch began is queued on the monitor: none is missed
         left = set(self.indexes)
         try:
-            left &= self._present()  # gone before the watch began: nothing to wait for
             while left:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:

@@ -437,10 +437,9 @@ class Attrs:
     def _index(self, key: str | int) -> int:
         """The index of the first attribute ``key``, or -1."""
         if type(key) is str:
-            spec = self.space.by_name.get(key)
-            if spec is None:
+            t = self.space.types.get(key)
+            if t is None:
                 return -1
-            t = spec.type
         else:
             t = key
         if self._types is None:
