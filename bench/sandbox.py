@@ -515,14 +515,16 @@ def report(results: dict, args: argparse.Namespace, load: tuple) -> None:
         for impl, rs in results.items()
     }
     med = {impl: {k: statistics.median(v) for k, v in d.items()} for impl, d in per.items()}
-    base = med["osl"]["wall"]  # the phases' share
     print(
         f"Scenario A, sandbox lifecycle: {n} sandboxes per repeat, {args.repeats} repeats after "
         f"a warm-up of {args.warmup}; kernel {os.uname().release}, Python "
         f"{sys.version.split()[0]}, pyroute2 {pyroute2.__version__}, {ipv.strip()}"
     )
     print(f"load average before: {load[0]}  after: {load[1]}  ({os.cpu_count()} CPUs)\n")
-    classic_ip = med["ip-batch"]["wall"]
+
+    def ratio(m: dict, ref: str) -> str:
+        return f"{m['wall'] / med[ref]['wall']:>7.2f}" if ref in med else f"{'-':>7}"
+
     for title, group, ref in (
         ("A (veth made in the host, moved in; the kernel's teardown not waited for)",
          CLASSIC, "ip-batch"),
@@ -532,7 +534,7 @@ def report(results: dict, args: argparse.Namespace, load: tuple) -> None:
         print(title)
         head = f"{'implementation':<42}{'ms/sandbox':>11}{'min-max':>14}{'x ref':>7}"
         print(head + f"{'x A ip':>7}{'CPU ms':>8}{'user':>6}{'sys':>6}{'off-CPU':>8}")
-        for impl in group:
+        for impl in (i for i in group if i in med):
             d, m = per[impl], med[impl]
             user = [a + b for a, b in zip(d["self_user"], d["kids_user"])]
             sys_ = [a + b for a, b in zip(d["self_sys"], d["kids_sys"])]
@@ -540,20 +542,27 @@ def report(results: dict, args: argparse.Namespace, load: tuple) -> None:
             rng = f"{ms(min(d['wall']))}-{ms(max(d['wall']))}"
             print(
                 f"{IMPLS[impl]:<42}{ms(m['wall']):>11}{rng:>14}"
-                f"{m['wall'] / med[ref]['wall']:>7.2f}{m['wall'] / classic_ip:>7.2f}"
+                f"{ratio(m, ref)}{ratio(m, 'ip-batch')}"
                 f"{ms(cpu):>8}{ms(statistics.median(user)):>6}{ms(statistics.median(sys_)):>6}"
                 f"{ms(m['wall'] - cpu):>8}"
             )
         print(f"  x ref: against {IMPLS[ref]}; x A ip: against {IMPLS['ip-batch']} (classic A)\n")
-    many = med["osl-many"]["wall"]
-    print(f"A-many: osl creates, configures and destroys {1 / many:.0f} sandboxes per second")
+    if "osl-many" in med:
+        many = med["osl-many"]["wall"]
+        print(f"A-many: osl creates, configures and destroys {1 / many:.0f} sandboxes per second")
     print("\nCPU per sandbox by process (ms, medians): user / sys")
     print(f"{'implementation':<35}{'this process':>16}{'child processes':>18}")
-    for impl, label in IMPLS.items():
-        m = med[impl]
+    for impl, m in med.items():
+        label = IMPLS[impl]
         own = f"{ms(m['self_user'])} / {ms(m['self_sys'])}"
         kids = f"{ms(m['kids_user'])} / {ms(m['kids_sys'])}"
         print(f"{label:<35}{own:>16}{kids:>18}")
+    missing = {IMPLS[i]: sum(r["missing"] for r in rs) for i, rs in results.items()}
+    if any(missing.values()):
+        print(f"\nhost ends already freed with their namespace at delete time: {missing}")
+    if "osl" not in results:
+        return
+    base = med["osl"]["wall"]  # the phases' share
     print("\nosl by phase (ms per sandbox, medians of the repeats):")
     print(f"{'phase':<18}{'wall':>8}{'CPU':>8}{'off-CPU':>9}{'share':>7}")
     total = 0.0
@@ -563,9 +572,6 @@ def report(results: dict, args: argparse.Namespace, load: tuple) -> None:
         total += wall
         print(f"{name:<18}{ms(wall):>8}{ms(cpu):>8}{ms(wall - cpu):>9}{100 * wall / base:>6.0f}%")
     print(f"{'sum':<18}{ms(total):>8}")
-    missing = {IMPLS[i]: sum(r["missing"] for r in rs) for i, rs in results.items()}
-    if any(missing.values()):
-        print(f"\nhost ends already freed with their namespace at delete time: {missing}")
 
 
 def main() -> int:
@@ -575,6 +581,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=5, help="sandboxes per implementation")
     parser.add_argument("--settle", type=float, default=1.0, help="pause before a repeat, s")
     parser.add_argument("--quick", action="store_true", help="--count 10 --repeats 3")
+    parser.add_argument("--only", help="comma-separated implementations (default: all)")
     parser.add_argument("--worker", choices=list(IMPLS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -590,12 +597,16 @@ def main() -> int:
     subprocess.run(["mount", "-t", "tmpfs", "osl-bench", "/run"], check=True)
     os.mkdir(NETNS_DIR)
     load_before = os.getloadavg()
-    workers = {impl: Worker(impl) for impl in IMPLS}
-    results: dict = {impl: [] for impl in IMPLS}
+    chosen = args.only.split(",") if args.only else list(IMPLS)
+    unknown = sorted(set(chosen) - set(IMPLS))
+    if unknown:
+        parser.error(f"--only: unknown implementations {unknown}; choose from {list(IMPLS)}")
+    workers = {impl: Worker(impl) for impl in chosen}
+    results: dict = {impl: [] for impl in chosen}
     try:
         for w in workers.values():
             w.run(args.warmup, check=True)
-        order = list(IMPLS)
+        order = list(chosen)
         for r in range(args.repeats):
             for impl in order[r % len(order) :] + order[: r % len(order)]:
                 time.sleep(args.settle)

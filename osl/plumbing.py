@@ -72,14 +72,15 @@ def _record_of(iface: Any) -> Record:
     return Record(iface.src_name, iface.bridge, iface.master, made=iface.made)
 
 
-class HostEnd(NamedTuple):
-    """How the host end of a veth osl creates is set up: its MTU and MAC, the bridge in the
-    host it joins (by index), whether it is up."""
+class Making(NamedTuple):
+    """A link osl creates in place: ``request(name, netns_fd, host)`` is the RTM_NEWLINK
+    the host's socket ``host`` sends, the link (a veth: its sandbox end) born in the
+    sandbox under ``name``; a veth's host end then joins the host bridge ``host_master``,
+    up if ``host_up``."""
 
-    mtu: int | None = None
-    mac: str | None = None
-    master: int | None = None
-    up: bool = True
+    request: Callable[[str, int, Client], Any]
+    host_master: str | None = None
+    host_up: bool = True
 
 
 class Plumbing:
@@ -140,14 +141,13 @@ class Plumbing:
         iface: Interface,
         master: Interface | None,
         n: int | None,
-        host_end: HostEnd | None = None,
+        making: Making | None = None,
     ) -> int:
         """Move (or create) and configure; undo everything on failure. Returns the index.
 
         The record goes in first, in the request that moves or creates the link: from then
-        on a later process can tell what this call was doing (``open_sandbox``). A veth
-        (``iface.made``) is created with its sandbox end in the sandbox and its peer,
-        ``iface.src_name``, in the host, set up as ``host_end`` says."""
+        on a later process can tell what this call was doing (``open_sandbox``). A link of
+        kind ``iface.made`` is created in the sandbox as ``making`` says."""
         what = f"add interface {iface.src_name} as {iface.dst_name}"
         rt = self.rt
         record = None if self.is_default else _record_of(iface)
@@ -173,18 +173,15 @@ class Plumbing:
             elif iface.made is not None:
                 # born in the sandbox (IFLA_NET_NS_FD), not moved there: no device
                 # unregistered and registered again, no RCU grace period waited for
-                host_end = host_end or HostEnd()
+                assert making is not None
+                host = self.host_rt()
+                if making.host_master is not None:
+                    name = making.host_master
+                    host_master = host.link(name, f"{what}: find {name} in the host").index
                 made = _record.making_name()
                 intent = record.doing(ADDING, n=n)
-                msg = R.new_veth(
-                    iface.src_name,
-                    made,
-                    peer_netns_fd=self.ns.fd,
-                    mtu=host_end.mtu,
-                    address=host_end.mac,
-                    up=host_end.up and host_end.master is None,
-                )
-                self.host_rt().request(msg, f"{what}: create the veth pair")
+                msg = making.request(made, self.ns.fd, host)
+                host.request(msg, f"{what}: create the {iface.made}")
                 created = True
             elif not self.is_default:
                 host = self.host_rt()
@@ -214,11 +211,11 @@ class Plumbing:
             for (step, _), result in zip(steps, results):
                 if isinstance(result, NetlinkError):
                     raise result.during(f"{what}: {step}") from result
-            if host_end is not None and host_end.master is not None:
+            if making is not None and making.host_master is not None:
                 host = self.host_rt()
                 peer = host.link(iface.src_name, f"{what}: find the host end")
                 host.request(
-                    R.set_link(peer.index, master=host_end.master, up=host_end.up or None),
+                    R.set_link(peer.index, master=host_master, up=making.host_up or None),
                     f"{what}: put the host end on its bridge",
                 )
             # The master and the finished record in one request: the kernel enslaves first

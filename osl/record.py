@@ -35,7 +35,7 @@ DONE, ADDING, REMOVING = None, "add", "rm"
 
 
 #: the kinds of link osl creates in a sandbox in place (``made`` in a record)
-MADE_KINDS = ("veth",)
+MADE_KINDS = ("veth", "macvlan", "vxlan")
 
 
 class Record(NamedTuple):
@@ -43,7 +43,8 @@ class Record(NamedTuple):
     change in progress (``"add"``, ``"rm"``) by process ``pid``, with what undoing an add
     needs: the counter value the add took (``n``), the MAC and up state it had in the host.
     ``made``: the kind of a link osl created in the sandbox (a veth whose peer, ``src``, is
-    in the host), None for one moved in; a bridge says ``bridge``."""
+    in the host; a macvlan or vxlan, ``src`` its own name), None for one moved in; a bridge
+    says ``bridge``."""
 
     src: str
     bridge: bool = False
@@ -325,9 +326,12 @@ def read_config(rt: Any, indexes: Iterable[int]) -> Config:
         if nh.index not in wanted or nh.get("dst") is None:
             continue
         if nh.family == C.AF_BRIDGE:
-            # Forwarding entries carry no protocol mark. The kernel makes none with a remote
-            # IP (NDA_DST) and the permanent state on its own: those are add_neighbor's.
-            if nh.state & C.NUD_PERMANENT and nh.ndm_flags & C.NTF_SELF:
+            # Forwarding entries carry no protocol mark. The kernel makes one with a remote
+            # IP (NDA_DST) on its own: a vxlan's default destination (all-zero MAC, state
+            # NUD_PERMANENT | NUD_REACHABLE: vxlan_core.c, vxlan_fdb_update at newlink);
+            # other permanent ones are add_neighbor's (NUD_PERMANENT alone).
+            default = nh.state & C.NUD_REACHABLE and nh.get("lladdr") == "00:00:00:00:00:00"
+            if nh.state & C.NUD_PERMANENT and nh.ndm_flags & C.NTF_SELF and not default:
                 neighbors.append((nh.get("dst"), nh.get("lladdr"), nh.index, C.AF_BRIDGE))
         elif nh.get("protocol") == RTPROT_OSL:
             neighbors.append((nh.get("dst"), nh.get("lladdr"), nh.index, 0))

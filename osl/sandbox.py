@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from ipaddress import ip_address, ip_interface
 from typing import Any, Callable, TypeVar
 
+from osl import inplace as _inplace
 from osl import netns as _netns
 from osl import record as _record
 from osl.interface import Interface
@@ -30,7 +31,7 @@ from osl.netlink import NetlinkError
 from osl.netlink import consts as C
 from osl.netlink import requests as R
 from osl.netlink.client import Client
-from osl.plumbing import HostEnd, Plumbing
+from osl.plumbing import Making, Plumbing
 from osl.plumbing import check_name as _check_name
 from osl.recovery import gc
 from osl.restore import restore
@@ -194,39 +195,102 @@ class Sandbox:
         ``host_mtu``, ``host_mac``, on bridge ``host_master`` (a host interface), up unless
         ``host_up`` is false. All or nothing: on failure neither end is left. ``remove()``
         deletes the pair; so does the kernel when the sandbox is destroyed."""
-        if self._is_default:
-            raise ValueError("a default sandbox is the host's namespace: create the veth there")
-        settings = Settings.check(
+        settings = self._created_settings(
             address, address_ipv6, link_local_addresses, routes, mac_address, master
         )
-        if host_mtu is not None and (type(host_mtu) is not int or not 68 <= host_mtu <= 65535):
-            raise ValueError(f"host_mtu {host_mtu!r} must be an int from 68 to 65535")
-        host_mac = _check_mac(host_mac)
-        host_master_index = None
-        if host_master is not None:
-            _check_name(host_master, "host_master")
-            link = self._host_rt().link(host_master, f"add veth {host_name}: find {host_master}")
-            host_master_index = link.index
-        host_end = HostEnd(host_mtu, host_mac, host_master_index, bool(host_up))
-        return self._add(host_name, dst_prefix, settings, made="veth", host_end=host_end)
+        making = _inplace.veth(
+            host_name, mtu=host_mtu, mac=host_mac, master=host_master, up=host_up
+        )
+        return self._add(host_name, dst_prefix, settings, made="veth", making=making)
+
+    def add_macvlan(
+        self,
+        parent: str,
+        dst_prefix: str,
+        *,
+        mode: str = "bridge",
+        mtu: int | None = None,
+        mac_address: str | None = None,
+        address: Any = None,
+        address_ipv6: Any = None,
+        link_local_addresses: Iterable = (),
+        master: str | None = None,
+        routes: Iterable = (),
+    ) -> Interface:
+        """Create a macvlan on host interface ``parent`` in place (born inside the sandbox,
+        in ``mode``: bridge, private, vepa, passthru, source), named and configured as
+        ``add_interface`` does. It has no host end: its ``src_name`` is its name in the
+        sandbox. All or nothing; ``remove()`` deletes it, and so does ``destroy``."""
+        settings = self._created_settings(
+            address, address_ipv6, link_local_addresses, routes, mac_address, master
+        )
+        making = _inplace.macvlan(parent, mode=mode, mtu=mtu)
+        return self._add(None, dst_prefix, settings, made="macvlan", making=making)
+
+    def add_vxlan(
+        self,
+        vni: int,
+        dst_prefix: str,
+        *,
+        parent: str | None = None,
+        local: Any = None,
+        remote: Any = None,
+        group: Any = None,
+        port: int = 4789,
+        learning: bool = True,
+        mtu: int | None = None,
+        mac_address: str | None = None,
+        address: Any = None,
+        address_ipv6: Any = None,
+        link_local_addresses: Iterable = (),
+        master: str | None = None,
+        routes: Iterable = (),
+    ) -> Interface:
+        """Create a vxlan of id ``vni`` in place (born inside the sandbox; its UDP socket
+        stays in the host, on ``port``, bound to ``local``, towards ``remote`` or the
+        multicast ``group``, over host interface ``parent``), named and configured as
+        ``add_interface`` does. Its ``src_name`` is its name in the sandbox. All or
+        nothing; ``remove()`` deletes it, and so does ``destroy``."""
+        settings = self._created_settings(
+            address, address_ipv6, link_local_addresses, routes, mac_address, master
+        )
+        making = _inplace.vxlan(
+            vni,
+            parent=parent,
+            local=local,
+            remote=remote,
+            group=group,
+            port=port,
+            learning=learning,
+            mtu=mtu,
+        )
+        return self._add(None, dst_prefix, settings, made="vxlan", making=making)
+
+    def _created_settings(self, *args: Any) -> Settings:
+        if self._is_default:
+            raise ValueError("a default sandbox is the host's namespace: create the link there")
+        return Settings.check(*args)
 
     def _add(
         self,
-        src_name: str,
+        src_name: str | None,
         dst_prefix: str,
         settings: Settings,
         *,
         bridge: bool = False,
         made: str | None = None,
-        host_end: HostEnd | None = None,
+        making: Making | None = None,
     ) -> Interface:
-        _check_name(src_name, "host interface name" if made else "source interface name")
+        """Add an interface; ``src_name`` None: a link created in place with no host end,
+        known by its sandbox name."""
+        if src_name is not None:
+            _check_name(src_name, "host interface name" if made else "source interface name")
         if not self._is_default:
             _check_prefix(dst_prefix)
         master = settings.master
         with self._lock:
             self._check_live()
-            if any(i.src_name == src_name for i in self._interfaces):
+            if src_name is not None and any(i.src_name == src_name for i in self._interfaces):
                 raise ValueError(f"{src_name!r} is an interface of this sandbox already")
             master_iface = None
             if master is not None:
@@ -240,6 +304,12 @@ class Sandbox:
                 dst_name = src_name
             else:
                 n, dst_name = self._plumbing.free_name(dst_prefix, self._next)
+            if src_name is None:
+                src_name = dst_name
+                if any(i.src_name == src_name for i in self._interfaces):
+                    raise ValueError(
+                        f"{src_name!r} is the host-side name of an interface of this sandbox"
+                    )
             iface = Interface(
                 self,
                 src_name,
@@ -254,7 +324,7 @@ class Sandbox:
                 mac_address=settings.mac_address,
                 made=made,
             )
-            iface._index = self._plumbing.bring_in(iface, master_iface, n, host_end)
+            iface._index = self._plumbing.bring_in(iface, master_iface, n, making)
             if n is not None:
                 self._next = n + 1
             self._interfaces.append(iface)

@@ -68,6 +68,8 @@ elif op == "add-veth":
     osl.open_sandbox(key).add_veth(
         "o-cv", "eth", address="192.0.2.11/24", master="o-cbr", host_mtu=1400,
     )
+elif op == "add-macvlan":
+    osl.open_sandbox(key).add_macvlan("o-ca", "eth", address="192.0.2.12/24", master="o-cbr")
 elif op == "add-bridge":
     osl.open_sandbox(key).add_interface("o-cbr2", "br", bridge=True)
 elif op == "remove":
@@ -82,7 +84,7 @@ elif op == "destroy":
 print("done", time.monotonic() - start, steps, flush=True)
 """
 
-OPS = ["add", "add-veth", "add-bridge", "remove", "create", "external", "destroy"]
+OPS = ["add", "add-veth", "add-macvlan", "add-bridge", "remove", "create", "external", "destroy"]
 
 
 def _del(*names: str) -> None:
@@ -218,12 +220,12 @@ def test_killed_after_each_step_the_change_is_done_or_undone(bench: Bench, op: s
     assert seen["undone"] and seen["done"], seen  # both outcomes were reached
 
 
-def test_killed_at_210_random_moments_nothing_is_unrecoverable(bench: Bench) -> None:
+def test_killed_at_240_random_moments_nothing_is_unrecoverable(bench: Bench) -> None:
     rng = random.Random(16)
     outcomes = {op: _outcomes(bench, op) for op in OPS}
     bad = []
     seen = {op: {"undone": 0, "done": 0} for op in OPS}
-    for trial in range(210):  # 30 of each
+    for trial in range(240):  # 30 of each
         op = OPS[trial % len(OPS)]
         before, after, seconds, _ = outcomes[op]
         bench.op = op
@@ -234,7 +236,7 @@ def test_killed_at_210_random_moments_nothing_is_unrecoverable(bench: Bench) -> 
             seen[op]["done"] += 1
         else:
             bad.append((trial, op, state))
-    print("outcomes of 210 random kills:", seen)
+    print("outcomes of 240 random kills:", seen)
     assert bad == []
     for op in OPS:  # the kills landed before, inside and after the change
         assert seen[op]["undone"] and seen[op]["done"], seen

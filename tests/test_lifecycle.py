@@ -260,3 +260,203 @@ def test_a_sandbox_without_veths_is_destroyed_at_once_with_wait(sandboxes: Sandb
     sb.add_interface("br0", "br", bridge=True)
     sb.destroy(wait=True, timeout=5)
     assert not os.path.exists(sb.key)
+
+
+# --- macvlan and vxlan created in place ----------------------------------------------------
+
+
+def up_parent(host: Host) -> str:
+    """A host link to hang macvlans and vxlans on: one end of a veth pair, up."""
+    a, _ = host.veth()
+    run("ip", "link", "set", a, "up")
+    return a
+
+
+def test_add_macvlan_is_born_inside_on_its_host_parent_named_configured_and_recorded(
+    sandboxes: Sandboxes, host: Host
+) -> None:
+    sb = sandboxes.new()
+    parent = up_parent(host)
+    before = host_names()
+    iface = sb.add_macvlan(
+        parent, "eth", mode="private", mtu=1400, address="192.0.2.2/24",
+        mac_address="02:42:c0:00:02:03", routes=["198.51.100.0/24"],
+    )  # fmt: skip
+    assert (iface.src_name, iface.dst_name, iface.made) == ("eth0", "eth0", "macvlan")
+    eth0 = links_in(sb)["eth0"]
+    assert eth0["linkinfo"]["info_kind"] == "macvlan"
+    assert eth0["linkinfo"]["info_data"]["mode"] == "private"
+    assert eth0["link_index"] == host_link(parent)["ifindex"] and "link_netnsid" in eth0
+    assert eth0["mtu"] == 1400 and eth0["address"] == "02:42:c0:00:02:03"
+    assert "UP" in eth0["flags"]
+    assert eth0["ifalias"] == 'osl{"src":"eth0","bridge":false,"master":null,"made":"macvlan"}'
+    assert [a["local"] for a in addrs_of(sb, "eth0") if a["family"] == "inet"] == ["192.0.2.2"]
+    assert "198.51.100.0/24" in {r["dst"] for r in routes_in(sb, "route", "show", "dev", "eth0")}
+    assert host_names() == before  # nothing new in the host, no osl~ name anywhere
+    assert not [n for n in links_in(sb) if n.startswith("osl~")]
+    iface.remove()
+    assert set(links_in(sb)) == {"lo"} and sb.interfaces == []
+
+
+def test_add_vxlan_is_born_inside_with_its_socket_in_the_host(
+    sandboxes: Sandboxes, host: Host
+) -> None:
+    sb = sandboxes.new()
+    parent = up_parent(host)
+    run("ip", "addr", "add", "192.0.2.9/24", "dev", parent)
+    iface = sb.add_vxlan(
+        42, "vx", parent=parent, local="192.0.2.9", remote="198.51.100.7", port=4790,
+        learning=False, address="203.0.113.2/24",
+    )  # fmt: skip
+    assert (iface.src_name, iface.dst_name, iface.made) == ("vx0", "vx0", "vxlan")
+    vx = links_in(sb)["vx0"]
+    data = vx["linkinfo"]["info_data"]
+    assert vx["linkinfo"]["info_kind"] == "vxlan" and "UP" in vx["flags"]
+    assert (data["id"], data["port"], data["remote"], data["local"]) == (
+        42, 4790, "198.51.100.7", "192.0.2.9",
+    )  # fmt: skip
+    assert data.get("learning") is False
+    index = host_link(parent)["ifindex"]  # ip -n names it if<index>: not a link of the sandbox
+    assert data["link"] in (index, f"if{index}") and "link_netnsid" in vx
+    # the UDP socket the vxlan opened when it came up is in the host, not in the sandbox
+    listening = run("ss", "-Hunl", "sport", "=", ":4790").stdout
+    inside = run("ip", "netns", "exec", ns_of(sb), "ss", "-Hunl", "sport", "=", ":4790").stdout
+    assert ":4790" in listening and inside.strip() == ""
+    assert iface.address is not None and str(iface.address) == "203.0.113.2/24"
+
+
+@pytest.mark.parametrize(
+    ("kind", "step", "options"),
+    [
+        ("macvlan", "a MAC the kernel refuses", {"mac_address": "01:00:5e:00:00:01"}),
+        ("macvlan", "an address twice", {"link_local_addresses": ["fe80::1/64", "fe80::1/64"]}),
+        ("macvlan", "no such parent", {"parent": "no-such-link"}),
+        ("vxlan", "a MAC the kernel refuses", {"mac_address": "01:00:5e:00:00:01"}),
+        ("vxlan", "a master that is in use", {"master": "br0", "routes": ["203.0.113.0/24"]}),
+        ("vxlan", "no such parent", {"parent": "no-such-link"}),
+    ],
+)
+def test_a_failed_add_of_a_created_link_leaves_nothing(
+    sandboxes: Sandboxes, host: Host, kind: str, step: str, options: dict
+) -> None:
+    sb = sandboxes.new()
+    parent = up_parent(host)
+    if options.get("master"):
+        sb.add_interface("br0", "br", bridge=True)
+        # a route that exists already: the batch fails after the link is made and named
+        run("ip", "-n", ns_of(sb), "route", "add", "203.0.113.0/24", "dev", "br0")
+    before_host = host_names()
+    before_sb = set(links_in(sb))
+    interfaces = list(sb.interfaces)
+    parent = options.pop("parent", parent)
+    with pytest.raises(NetlinkError):
+        if kind == "macvlan":
+            sb.add_macvlan(parent, "eth", **options)
+        else:
+            sb.add_vxlan(7, "eth", parent=parent, **options)
+    assert set(links_in(sb)) == before_sb, step
+    assert host_names() == before_host, step
+    assert sb.interfaces == interfaces
+    # the counter did not move: the next one is named as if nothing had happened
+    expected = "eth1" if interfaces else "eth0"
+    assert sb.add_macvlan(up_parent(host), "eth").dst_name == expected
+
+
+def test_add_macvlan_and_vxlan_refuse_bad_options_before_anything_changes(
+    sandboxes: Sandboxes, host: Host
+) -> None:
+    sb = sandboxes.new()
+    parent = up_parent(host)
+    before = host_names()
+    bad_macvlan = [{"mode": "nat"}, {"mtu": 10}, {"mtu": "1500"}, {"address": "192.0.2.300/24"}]
+    for kw in bad_macvlan:
+        with pytest.raises(ValueError):
+            sb.add_macvlan(parent, "eth", **kw)
+    bad_vxlan = [
+        {"vni": 1 << 24}, {"vni": "42"}, {"port": 0}, {"port": 70000},
+        {"remote": "239.1.1.1"}, {"group": "198.51.100.7"},
+        {"remote": "198.51.100.7", "group": "239.1.1.1"},
+        {"local": "2001:db8::1", "remote": "198.51.100.7"}, {"mtu": 67},
+    ]  # fmt: skip
+    for kw in bad_vxlan:
+        with pytest.raises(ValueError):
+            sb.add_vxlan(kw.pop("vni", 42), "vx", **kw)
+    with pytest.raises(ValueError, match="parent"):
+        sb.add_macvlan("bad name with spaces", "eth")
+    default = osl.new_sandbox(sandboxes.new_key("default"), os_create=False)
+    try:
+        with pytest.raises(ValueError, match="default sandbox"):
+            default.add_macvlan(parent, "eth")
+        with pytest.raises(ValueError, match="default sandbox"):
+            default.add_vxlan(42, "vx")
+    finally:
+        default.destroy()
+    assert host_names() == before and set(links_in(sb)) == {"lo"} and sb.interfaces == []
+
+
+def test_created_macvlans_and_vxlans_are_restored_in_a_fresh_process_and_removed_there(
+    sandboxes: Sandboxes, host: Host
+) -> None:
+    sb = sandboxes.new()
+    parent = up_parent(host)
+    sb.add_macvlan(parent, "eth", address="192.0.2.2/24")
+    sb.add_macvlan(parent, "eth", address="192.0.2.3/24")  # two on one parent
+    sb.add_vxlan(42, "vx", remote="198.51.100.7", address="203.0.113.2/24")
+    sb.add_neighbor("192.0.2.77", "02:42:c0:00:02:77", link_name="eth1")
+    code = (
+        "import osl\n"
+        f"sb = osl.open_sandbox({sb.key!r})\n"
+        "for i in sb.interfaces:\n"
+        "    print(i.src_name, i.dst_name, i.made, i.address)\n"
+        "print(sb.problems, [n.link_name for n in sb.neighbors])\n"
+        "for i in list(sb.interfaces):\n"
+        "    i.remove()\n"
+        "sb.close()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert out.stdout.splitlines() == [
+        "eth0 eth0 macvlan 192.0.2.2/24",
+        "eth1 eth1 macvlan 192.0.2.3/24",
+        "vx2 vx2 vxlan 203.0.113.2/24",
+        "[] ['eth1']",
+    ]
+    assert set(links_in(sb)) == {"lo"}
+
+
+def test_a_macvlan_a_dead_process_created_and_never_named_is_dropped_on_open(
+    sandboxes: Sandboxes, host: Host
+) -> None:
+    sb = sandboxes.new()
+    parent = up_parent(host)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    name = f"osl~{int(dead.stdout):x}-0"
+    run("ip", "link", "add", name, "link", parent, "netns", ns_of(sb), "type", "macvlan")
+    again = osl.open_sandbox(sb.key)
+    try:
+        assert again.problems == [] and again.interfaces == []
+        assert set(links_in(sb)) == {"lo"}
+    finally:
+        again.close()
+
+
+def test_a_sandbox_of_created_macvlans_and_vxlans_is_destroyed_without_host_ends_to_wait_for(
+    sandboxes: Sandboxes, host: Host
+) -> None:
+    sb = sandboxes.new()
+    parent = up_parent(host)
+    sb.add_macvlan(parent, "eth")
+    sb.add_vxlan(42, "vx", parent=parent, remote="198.51.100.7")
+    before = host_names()
+    sb.destroy(wait=True, timeout=5)
+    assert not os.path.exists(sb.key) and host_names() == before
