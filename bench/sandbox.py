@@ -16,9 +16,11 @@ one's namespaces are freed first):
 
 - ``osl``: ``osl.new_sandbox(key)`` (brings ``lo`` up), host ``Client().add_veth``,
   ``sb.add_interface(..)``, ``sb.set_gateway``, ``sb.destroy()``, host ``delete_link``.
-- ``osl, all made, then destroy_many``: the move path arranged as the N+2 ``ip -batch``
-  is: every sandbox made and configured, then ``osl.destroy_many(all, wait=False)`` and the
-  host ends deleted (most already gone with their namespaces).
+- ``osl new_sandboxes, destroy_many(wait)``: the move path with osl's batched forms,
+  arranged as the N+2 ``ip -batch`` is: every sandbox made at once (``osl.new_sandboxes``),
+  each veth made in the host, moved in and configured, then ``osl.destroy_many(all,
+  wait=True)``: no host end deleted one by one, the clock stopped only once the kernel has
+  removed them all (``ip -batch`` does not wait for that).
 - ``pyroute2 netns.create+NetNS``: ``pyroute2.netns.create(name)``, host ``IPRoute()``
   adds the veth and moves one end (``net_ns_fd``), ``NetNS(name)`` configures it,
   ``netns.remove(name)``, host ``link("del")``.
@@ -38,8 +40,11 @@ repeat's clock stops when the kernel has removed the last host end, watched with
 
 - ``osl add_veth, destroy()``: ``new_sandbox``, ``sb.add_veth``, ``set_gateway``,
   ``destroy()`` per sandbox.
-- ``osl add_veth, destroy_many(wait)``: all sandboxes made and configured, then
-  ``osl.destroy_many(all, wait=True)`` (osl's own wait, on the host's link events).
+- ``osl add_veth, destroy(), 2 threads``: the same lifecycles shared out over two threads
+  (this machine has two cores).
+- ``osl new_sandboxes, add_veth, destroy_many``: all sandboxes made at once
+  (``osl.new_sandboxes``), configured, then ``osl.destroy_many(all, wait=True)`` (osl's own
+  wait, on the host's link events).
 - ``pyroute2 IPRoute(netns=), veth peer in ns``: the veth added from the host with its peer
   ``eth0`` in the namespace (``peer={"ifname": .., "net_ns_fd": ns}``), ``netns.remove``.
 - ``ip -batch N+2, veth peer in ns``: ``link add H type veth peer name eth0 netns NS`` in the
@@ -83,16 +88,17 @@ IMPLS = {
     "pyroute2-ipr": "pyroute2 IPRoute(netns=)",
     "ip": "ip, one process per command",
     "ip-batch": "ip -batch, N+2 processes",
-    "osl-batched": "osl, all made, then destroy_many",
+    "osl-batched": "osl new_sandboxes, destroy_many(wait)",
     # A-inplace and A-many: the veth created with one end in the sandbox; the clock stops
     # when the kernel has removed the last host end
     "osl-inplace": "osl add_veth, destroy()",
-    "osl-many": "osl add_veth, destroy_many(wait)",
+    "osl-inplace-2t": "osl add_veth, destroy(), 2 threads",
+    "osl-many": "osl new_sandboxes, add_veth, destroy_many",
     "pyroute2-inplace": "pyroute2 IPRoute(netns=), veth peer in ns",
     "ip-batch-inplace": "ip -batch N+2, veth peer in ns",
 }
 CLASSIC = ["osl", "osl-batched", "pyroute2", "pyroute2-ipr", "ip", "ip-batch"]
-INPLACE = ["osl-inplace", "osl-many", "pyroute2-inplace", "ip-batch-inplace"]
+INPLACE = ["osl-inplace", "osl-inplace-2t", "osl-many", "pyroute2-inplace", "ip-batch-inplace"]
 PHASES = ["create ns", "host veth", "add_interface", "gateway", "destroy", "delete host end"]
 
 
@@ -346,51 +352,76 @@ class IpBatchInplace(IpBatch):
 
 
 class OslBatched(Osl):
-    """The move path arranged as the N+2 ``ip -batch`` is: every sandbox made, its veth
-    moved in and configured, then all destroyed (``destroy_many``, not waiting) and the
-    host ends deleted (most are gone with their namespaces by then)."""
+    """The move path with osl's batched forms: every sandbox made at once
+    (``new_sandboxes``), its veth moved in and configured, then all destroyed by
+    ``destroy_many(wait=True)``, which returns once the kernel has removed every host end
+    (nothing is deleted one by one)."""
 
     def run(self, count: int, check: bool) -> None:
-        made = []
-        for i in range(count):
-            ns, a, b = f"oslb{i}", f"oslb{i}a", f"oslb{i}b"
-            sb = self.osl.new_sandbox(os.path.join(NETNS_DIR, ns))
+        made = self.osl.new_sandboxes([os.path.join(NETNS_DIR, f"oslb{i}") for i in range(count)])
+        for i, sb in enumerate(made):
+            a, b = f"oslb{i}a", f"oslb{i}b"
             self.host.add_veth(a, b)
             sb.add_interface(a, "eth", address=V4, address_ipv6=V6)
             sb.set_gateway(GW)
             if check and i == 0:
-                check_sandbox(ns)
-            made.append((sb, b))
-        self.osl.destroy_many([sb for sb, _ in made], wait=False)
-        for _, b in made:
-            self.delete_host_end(b)
+                check_sandbox(os.path.basename(sb.key))
+        self.osl.destroy_many(made, wait=True)
 
 
 class OslInplace(Osl):
-    """The veth created with its sandbox end inside (``add_veth``); ``many``: every sandbox
-    made, then all destroyed by ``destroy_many`` (which waits for the kernel itself)."""
+    """The veth created with its sandbox end inside (``add_veth``). ``many``: every sandbox
+    made at once (``new_sandboxes``), configured, then all destroyed by ``destroy_many``
+    (which waits for the kernel itself). ``threads``: the one-by-one lifecycle shared out
+    over that many threads."""
 
-    def __init__(self, many: bool) -> None:
+    def __init__(self, many: bool, threads: int = 1) -> None:
         super().__init__()
-        self.many = many
+        self.many, self.threads = many, threads
+
+    def configure(self, sb: object, b: str) -> None:
+        sb.add_veth(b, "eth", address=V4, address_ipv6=V6)
+        sb.set_gateway(GW)
 
     def run(self, count: int, check: bool) -> None:
-        made, hosts = [], []
-        for i in range(count):
-            ns, b = f"osli{i}", f"osli{i}b"
-            sb = self.osl.new_sandbox(os.path.join(NETNS_DIR, ns))
-            sb.add_veth(b, "eth", address=V4, address_ipv6=V6)
-            sb.set_gateway(GW)
-            if check and i == 0:
-                check_sandbox(ns)
-            hosts.append(b)
-            if self.many:
-                made.append(sb)
-            else:
-                sb.destroy()
+        hosts = [f"osli{i}b" for i in range(count)]
+        keys = [os.path.join(NETNS_DIR, f"osli{i}") for i in range(count)]
         if self.many:
+            made = self.osl.new_sandboxes(keys)
+            for sb, b in zip(made, hosts):
+                self.configure(sb, b)
+            if check:
+                check_sandbox(os.path.basename(keys[0]))
             self.osl.destroy_many(made, wait=True)
+        elif self.threads == 1:
+            self.lifecycles(keys, hosts, check)
+        else:
+            import threading
+
+            errors: list = []
+
+            def share(k: int) -> None:
+                try:
+                    self.lifecycles(keys[k :: self.threads], hosts[k :: self.threads], False)
+                except BaseException as e:  # noqa: BLE001 - raised in the main thread
+                    errors.append(e)
+
+            workers = [threading.Thread(target=share, args=(k,)) for k in range(self.threads)]
+            for t in workers:
+                t.start()
+            for t in workers:
+                t.join()
+            if errors:
+                raise errors[0]
         wait_gone(hosts)
+
+    def lifecycles(self, keys: list, hosts: list, check: bool) -> None:
+        for key, b in zip(keys, hosts):
+            sb = self.osl.new_sandbox(key)
+            self.configure(sb, b)
+            if check and key == keys[0]:
+                check_sandbox(os.path.basename(key))
+            sb.destroy()
 
 
 class Pyroute2Inplace(Pyroute2):
@@ -422,8 +453,8 @@ def make(impl: str) -> Impl:
         return Osl()
     if impl == "osl-batched":
         return OslBatched()
-    if impl in ("osl-inplace", "osl-many"):
-        return OslInplace(many=impl == "osl-many")
+    if impl in ("osl-inplace", "osl-many", "osl-inplace-2t"):
+        return OslInplace(many=impl == "osl-many", threads=2 if impl == "osl-inplace-2t" else 1)
     if impl in ("pyroute2", "pyroute2-ipr"):
         return Pyroute2(create_with_ipr=impl == "pyroute2-ipr")
     if impl == "pyroute2-inplace":

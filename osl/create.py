@@ -1,17 +1,19 @@
 """Making sandboxes: a namespace on a key (a new one, the caller's own, or one that exists
 elsewhere, bind-mounted), then its :class:`~osl.sandbox.Sandbox` with ``lo`` up; on failure
-the key is removed again. Importable as ``osl.new_sandbox`` and
-``osl.sandbox_for_external_key``.
+the key is removed again. Importable as ``osl.new_sandbox``,
+``osl.new_sandboxes`` and ``osl.sandbox_for_external_key``.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from contextlib import suppress
 
 from osl import netns as _netns
-from osl.sandbox import Sandbox
+from osl.sandbox import Sandbox, destroy_many
 
-__all__ = ["new_sandbox", "sandbox_for_external_key"]
+__all__ = ["new_sandbox", "new_sandboxes", "sandbox_for_external_key"]
 
 
 def new_sandbox(key: str, os_create: bool = True) -> Sandbox:
@@ -31,6 +33,37 @@ def new_sandbox(key: str, os_create: bool = True) -> Sandbox:
         return sb
     except BaseException:
         _netns.remove_netns(key)
+        raise
+
+
+def new_sandboxes(keys: Iterable[str]) -> list[Sandbox]:
+    """A new sandbox on each of ``keys``, as ``new_sandbox(key)`` makes it, in one go (one
+    thread creates every namespace: about half the cost of a loop of ``new_sandbox``).
+    All or none: every key is checked before any is touched (a key named twice, or one
+    holding anything but a sandbox or an empty file, is a ``ValueError`` and nothing
+    changes); on a later failure the sandboxes made are destroyed and the error raised.
+    Sandboxes already on the keys are replaced, as ``new_sandbox`` replaces one."""
+    paths = [os.path.abspath(k) for k in keys]
+    twice = sorted({k for k in paths if paths.count(k) > 1})
+    if twice:
+        raise ValueError(f"keys given more than once: {', '.join(twice)}")
+    for k in paths:
+        _netns.key_state(k)  # ValueError for anything no sandbox can be made on
+    for k in paths:
+        _netns.release_key(k)
+    _netns.create_netns_many(paths)
+    made: list[Sandbox] = []
+    try:
+        for k in paths:
+            sb = Sandbox(k)
+            made.append(sb)
+            sb.client.set_link("lo", up=True)
+        return made
+    except BaseException:
+        destroy_many(made, wait=False)
+        for k in paths[len(made) :]:
+            with suppress(OSError, ValueError):
+                _netns.remove_netns(k)
         raise
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable
 from contextlib import suppress
 from typing import Any, Callable, TypeVar
 
@@ -41,6 +42,7 @@ __all__ = [
     "NetNS",
     "bind_netns",
     "create_netns",
+    "create_netns_many",
     "gc",
     "generate_key",
     "init_os_context",
@@ -343,28 +345,42 @@ def create_netns(key: PathLike) -> None:
     """Create a new network namespace and keep it alive bind-mounted on *key*.
 
     *key* must not exist (``FileExistsError``).  Its directory is prepared like
-    ``ip netns add`` when it is :func:`netns_dir`, and must exist otherwise.  A short-lived
-    thread unshares the namespace, bind-mounts its own ``/proc/thread-self/ns/net`` on
-    *key*, returns to its first namespace and ends: no thread of this process stays in the
-    new namespace.  On failure
-    *key* is removed again and the error raised here.
+    ``ip netns add`` when it is :func:`netns_dir`, and must exist otherwise.  On failure
+    *key* is removed again and the error raised here.  :func:`create_netns_many` tells how.
     """
-    k = _keys._abspath(key)
-    _keys._prepare_parent(k)
-    _keys._make_key_file(k)
+    create_netns_many([key])
+
+
+def create_netns_many(keys: Iterable[PathLike]) -> None:
+    """Create a new network namespace on each of *keys*, as :func:`create_netns` does, all
+    or none: on failure the namespaces made are unmounted, their keys and the failing one
+    removed, and the error raised here.
+
+    One short-lived thread does it for all: for each key it unshares a namespace,
+    bind-mounts its own ``/proc/thread-self/ns/net`` on the key and returns to its first
+    namespace; then it ends. No thread of this process stays in a new namespace, and the
+    caller's thread never enters one (a thread per key costs more than the namespace)."""
+    ks = [_keys._abspath(k) for k in keys]
+    touched: list[str] = []  # key files made (mounted or not)
     failure: list[BaseException] = []
+    stop = threading.Event()
 
     def unshare_and_bind() -> None:
         try:
             origin = os.open(THREAD_SELF_NET, _O_RDONLY)
             try:
-                _sys.unshare(_sys.CLONE_NEWNET)
-                try:
-                    _sys.mount(THREAD_SELF_NET, k, "none", _sys.MS_BIND)
-                finally:
-                    # The thread ends now anyway; going back first means that not even a
-                    # thread on its way out is ever seen in the new namespace.
-                    with suppress(OSError):
+                for k in ks:
+                    if stop.is_set():
+                        return
+                    _keys._prepare_parent(k)
+                    _keys._make_key_file(k)
+                    touched.append(k)
+                    _sys.unshare(_sys.CLONE_NEWNET)
+                    try:
+                        _sys.mount(THREAD_SELF_NET, k, "none", _sys.MS_BIND)
+                    finally:
+                        # back before anything else: not even a thread on its way out is
+                        # ever seen in a new namespace
                         _sys.setns(origin, _sys.CLONE_NEWNET)
             finally:
                 os.close(origin)
@@ -374,14 +390,18 @@ def create_netns(key: PathLike) -> None:
     try:
         t = threading.Thread(target=unshare_and_bind, name="osl-netns-create", daemon=True)
         t.start()
-        t.join()
+        try:
+            t.join()
+        except BaseException:  # e.g. KeyboardInterrupt: the thread stops before its next key
+            stop.set()
+            t.join()
+            raise
         if failure:
             raise failure[0]
     except BaseException:
-        try:
-            os.unlink(k)
-        except OSError:
-            pass
+        for k in touched:
+            with suppress(OSError, ValueError):
+                release_key(k)
         raise
 
 

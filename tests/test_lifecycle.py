@@ -460,3 +460,68 @@ def test_a_sandbox_of_created_macvlans_and_vxlans_is_destroyed_without_host_ends
     before = host_names()
     sb.destroy(wait=True, timeout=5)
     assert not os.path.exists(sb.key) and host_names() == before
+
+
+# --- many sandboxes at once ----------------------------------------------------------------
+
+
+def mounted(key: str) -> bool:
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == key for line in f)
+
+
+def test_new_sandboxes_makes_each_sandbox_as_new_sandbox_does(
+    sandboxes: Sandboxes, host: Host
+) -> None:
+    keys = [sandboxes.new_key("many") for _ in range(5)]
+    made = [sandboxes.track(sb) for sb in osl.new_sandboxes(keys)]
+    assert [sb.key for sb in made] == keys
+    inodes = {os.stat(k).st_ino for k in keys}
+    assert len(inodes) == 5 and os.stat(f"/proc/{os.getpid()}/ns/net").st_ino not in inodes
+    for sb in made:
+        assert mounted(sb.key)
+        assert "UP" in links_in(sb)["lo"]["flags"]
+        sb.add_veth(host.name("h"), "eth", address="192.0.2.2/24")
+        assert links_in(sb)["eth0"]["ifalias"].startswith("osl")
+    # no thread of this process was left in a new namespace
+    tasks = os.listdir(f"/proc/{os.getpid()}/task")
+    own = os.stat(f"/proc/{os.getpid()}/ns/net").st_ino
+    assert {os.stat(f"/proc/{os.getpid()}/task/{t}/ns/net").st_ino for t in tasks} == {own}
+
+
+def test_new_sandboxes_refuses_a_key_twice_or_one_it_cannot_take_and_changes_nothing(
+    sandboxes: Sandboxes, tmp_path: Path
+) -> None:
+    old = sandboxes.new("old")
+    old.add_interface("br0", "br", bridge=True)
+    fresh = sandboxes.new_key("fresh")
+    with pytest.raises(ValueError, match="more than once"):
+        osl.new_sandboxes([fresh, old.key, fresh])
+    busy = tmp_path / "not-a-key"
+    busy.write_text("somebody's data")
+    with pytest.raises(ValueError):
+        osl.new_sandboxes([fresh, old.key, str(busy)])
+    assert not os.path.exists(fresh) and busy.read_text() == "somebody's data"
+    assert "br0" in links_in(old)  # the old sandbox on its key was not replaced
+
+
+def test_a_failed_new_sandboxes_leaves_no_key_and_no_mount(
+    sandboxes: Sandboxes, tmp_path: Path
+) -> None:
+    keys = [sandboxes.new_key("part") for _ in range(3)]
+    missing_dir = str(tmp_path / "no-such-dir" / "key")  # free, but no key file can be made
+    with pytest.raises(FileNotFoundError):
+        osl.new_sandboxes([*keys, missing_dir])
+    for k in keys:
+        assert not os.path.lexists(k) and not mounted(k)
+
+
+def test_new_sandboxes_replaces_sandboxes_on_its_keys_as_new_sandbox_does(
+    sandboxes: Sandboxes,
+) -> None:
+    old = sandboxes.new("old")
+    old.add_interface("br0", "br", bridge=True)
+    old_inode = os.stat(old.key).st_ino
+    (again,) = osl.new_sandboxes([old.key])
+    sandboxes.track(again)
+    assert os.stat(again.key).st_ino != old_inode and set(links_in(again)) == {"lo"}
