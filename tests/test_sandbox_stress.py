@@ -3,8 +3,10 @@
 16 threads, each creating, configuring (a veth moved in, or one cycle in three created in
 place with ``add_veth``; IPv4 + IPv6 addresses, an interface route, a gateway, a static
 route, neighbors), checking with iproute2 and destroying its own sandboxes 20 times (an
-in-place one with ``destroy(wait=True)``, its host end then gone). At the end every thread is in the namespace it started in, and no key
-file, mount or host link is left.
+in-place one with ``destroy(wait=True)``, its host end then gone); one cycle in four makes
+two sandboxes at once (``new_sandboxes``), the second with a macvlan created in place on a
+host link. At the end every thread is in the namespace it started in, and no key file,
+mount or host link is left.
 """
 
 from __future__ import annotations
@@ -110,8 +112,12 @@ def test_16_threads_x_20_sandboxes_each_end_clean(stress_cleanup: None) -> None:
             for c in range(CYCLES):
                 key = os.path.join(netns.netns_dir(), f"{PREFIX}-{t}-{c}")
                 a, b = f"st{t}c{c}a", f"st{t}c{c}b"
-                sb = osl.new_sandbox(key)
                 in_place = c % 3 == 2  # created in place, destroyed waiting for the kernel
+                sb2 = None
+                if c % 4 == 3:  # made two at once; the second gets a macvlan on a host link
+                    sb, sb2 = osl.new_sandboxes([key, f"{key}-2"])
+                else:
+                    sb = osl.new_sandbox(key)
                 try:
                     settings = {
                         "address": "192.0.2.10/24",
@@ -129,13 +135,23 @@ def test_16_threads_x_20_sandboxes_each_end_clean(stress_cleanup: None) -> None:
                     sb.add_neighbor("192.0.2.20", "02:42:c0:00:02:14", link_name=a)
                     sb.add_neighbor("2001:db8::20", "02:42:c0:00:02:15", link_name=a)
                     found = _check(sb, a)
+                    if sb2 is not None:
+                        sb2.add_macvlan(a if in_place else b, "mv", address="192.0.2.30/24")
+                        mv = ip_json("-d", "-n", os.path.basename(sb2.key), "link", "show", "mv0")
+                        if (
+                            mv[0]["linkinfo"]["info_kind"] != "macvlan"
+                            or "UP" not in mv[0]["flags"]
+                        ):
+                            found.append(f"{sb2.key}: no macvlan mv0 up: {mv}")
                     if c % 3 == 1:  # give it back, then delete the pair ourselves
                         eth.remove()
                         host.delete_link(a)
                     # else: destroy() and the kernel frees the pair with the namespace
                 finally:
+                    if sb2 is not None:
+                        sb2.destroy()
                     sb.destroy(wait=in_place)
-                if os.path.lexists(key):
+                if os.path.lexists(key) or os.path.lexists(f"{key}-2"):
                     found.append(f"{key} left after destroy")
                 if in_place and a in host_link_names():
                     found.append(f"{a} left after destroy(wait=True)")
