@@ -4,15 +4,20 @@ A destroyed sandbox's namespace is freed by the kernel once nothing holds it; th
 cleanup worker then unregisters every device in it, batched across namespaces, and a veth
 takes its peer in the host with it. :class:`HostEnds` finds those peers before the sandbox
 goes and waits for their RTM_DELLINK on a host socket subscribed first (no polling): after
-it, the host ends' names are free.
+it, the host ends' names are free. It can also delete them all in one request first
+(:meth:`HostEnds.delete`), which the kernel does in about half the time its namespace
+cleanup takes for the same pairs.
 """
 
 from __future__ import annotations
 
 import errno
+import random
 import time
 
+from osl.netlink import NetlinkError
 from osl.netlink import consts as C
+from osl.netlink import requests as R
 from osl.netlink.client import Client
 from osl.netlink.transport import Monitor
 from osl.netns import NetNS
@@ -49,6 +54,37 @@ class HostEnds:
             if link.get("link_netnsid") == nsid and type(peer) is int and peer > 0:
                 self.indexes.add(peer)
 
+    def delete(self) -> None:
+        """Delete every host end still in the host, in one request: each is put in a link
+        group no host link is in, then the group is deleted (RTM_DELLINK by IFLA_GROUP),
+        so the kernel unregisters all the pairs at once. Best effort: a host end this does
+        not delete goes with its namespace, as it would have anyway."""
+        if not self.indexes:
+            return
+        rt = self._rt()
+        try:
+            links = rt.links()
+            # A host end is a veth whose peer is in another namespace. Indexes are given out
+            # cyclically (net_namespace.c, dev_index_reserve), so none of these is someone
+            # else's link: still, only a link that is what was found is put in the group.
+            ends = [
+                link.index
+                for link in links
+                if link.index in self.indexes
+                and (link.get("linkinfo") or {}).get("kind") == "veth"
+                and link.get("link_netnsid") is not None
+            ]
+            if not ends:
+                return
+            taken = {link.get("group") for link in links}
+            group = 0
+            while group in taken:
+                group = random.randrange(1, 1 << 32)
+            rt.batch([R.set_link(index, group=group) for index in ends], stop_on_error=False)
+            rt.request(R.del_link_group(group), "delete the host ends")
+        except NetlinkError:
+            pass  # the namespaces' cleanup removes what is left; wait() sees it go
+
     def wait(self, timeout: float | None) -> None:
         """Return once every host end is gone; TimeoutError (ETIMEDOUT) naming what is left
         after ``timeout`` seconds (None: no limit)."""
@@ -78,11 +114,14 @@ class HostEnds:
         finally:
             self.close()
 
-    def _present(self) -> set[int]:
-        """The indexes of the host ends still in the host."""
+    def _rt(self) -> Client:
         if self._host_rt is None:
             self._host_rt = Client(self.host)
-        return {link.index for link in self._host_rt.links()} & self.indexes
+        return self._host_rt
+
+    def _present(self) -> set[int]:
+        """The indexes of the host ends still in the host."""
+        return {link.index for link in self._rt().links()} & self.indexes
 
     def close(self) -> None:
         self._monitor.close()

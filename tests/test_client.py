@@ -286,6 +286,19 @@ def test_delete_link_removes_it_and_its_veth_peer(ns: NS) -> None:
     assert ns.link_names() == {"lo"}
 
 
+def test_delete_group_deletes_every_link_of_the_group_and_no_other(ns: NS) -> None:
+    ns.client.add_veth("v0", "v1")
+    ns.client.add_veth("v2", "v3")
+    ns.client.add_bridge("br0")
+    for name in ("v0", "br0"):
+        ns.client.request(R.set_link(ns.client.index(name), group=7))
+    ns.client.delete_group(7)
+    assert ns.link_names() == {"lo", "v2", "v3"}  # v1 went with its peer v0
+    with pytest.raises(NetlinkError) as e:
+        ns.client.delete_group(7)
+    assert e.value.errno == errno.ENODEV
+
+
 def test_link_stats_count_real_traffic_and_match_ip(make_ns: MakeNS) -> None:
     a, b = make_ns("a"), make_ns("b")
     a.client.add_veth("v0", "w0", peer_netns=b.key)

@@ -7,6 +7,7 @@ oracle. Host ends are named by the ``host`` fixture, which deletes what is left.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -237,7 +238,7 @@ def test_destroy_many_waits_once_for_all(sandboxes: Sandboxes, host: Host) -> No
     assert not any(os.path.exists(sb.key) for sb in made)
 
 
-def test_destroy_wait_times_out_while_a_process_holds_the_namespace(
+def test_destroy_wait_deletes_the_host_ends_even_while_a_process_holds_the_namespace(
     sandboxes: Sandboxes, host: Host
 ) -> None:
     sb = sandboxes.new()
@@ -245,14 +246,58 @@ def test_destroy_wait_times_out_while_a_process_holds_the_namespace(
     sb.add_veth(h, "eth")
     held = os.open(sb.key, os.O_RDONLY)  # the namespace outlives its key while this is open
     try:
+        sb.destroy(wait=True, timeout=5)
+        assert host_link(h) is None and not os.path.exists(sb.key)
+        inside = f"--net=/proc/{os.getpid()}/fd/{held}"
+        held_links = run("nsenter", inside, "ip", "-j", "link").stdout
+        assert [x["ifname"] for x in json.loads(held_links)] == ["lo"]  # eth0 went with h
+    finally:
+        os.close(held)
+
+
+def test_waiting_for_host_ends_times_out_while_a_process_holds_the_namespace(
+    sandboxes: Sandboxes, host: Host
+) -> None:
+    from osl.netns import NetNS
+    from osl.teardown import HostEnds
+
+    sb = sandboxes.new()
+    h = host.name("h")
+    sb.add_veth(h, "eth")
+    held = os.open(sb.key, os.O_RDONLY)
+    try:
+        ends = HostEnds(NetNS.current())
+        ends.add(sb.client, NetNS.open(sb.key))
+        assert ends.indexes == {host_link(h)["ifindex"]}
+        sb.destroy()  # nothing deleted: the held namespace keeps the pair
         start = time.monotonic()
         with pytest.raises(TimeoutError, match="host ends of 1 veth pairs"):
-            sb.destroy(wait=True, timeout=0.3)
+            ends.wait(0.3)
         assert 0.3 <= time.monotonic() - start < 5
-        assert host_link(h) is not None and not os.path.exists(sb.key)
+        assert host_link(h) is not None
     finally:
         os.close(held)
     wait_until(lambda: host_link(h) is None, f"the kernel removes {h}")
+
+
+def test_host_ends_delete_leaves_links_that_are_not_veth_host_ends(
+    sandboxes: Sandboxes, host: Host
+) -> None:
+    from osl.netns import NetNS
+    from osl.teardown import HostEnds
+
+    sb = sandboxes.new()
+    h = host.name("h")
+    sb.add_veth(h, "eth")
+    a, b = host.veth()  # both ends in the host: not a sandbox's host end
+    br = host.bridge()
+    with HostEnds(NetNS.current()) as ends:
+        ends.add(sb.client, NetNS.open(sb.key))
+        ends.indexes |= {host_link(a)["ifindex"], host_link(br)["ifindex"]}
+        ends.delete()
+    assert host_link(h) is None
+    assert host_link(a) is not None and host_link(b) is not None and host_link(br) is not None
+    assert {host_link(n).get("group") for n in (a, b, br)} == {"default"}
 
 
 def test_a_sandbox_without_veths_is_destroyed_at_once_with_wait(sandboxes: Sandboxes) -> None:

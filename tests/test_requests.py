@@ -114,6 +114,18 @@ def test_set_link_changes_only_what_is_asked() -> None:
         R.set_link(4, address="02:42:c0:00:02")
 
 
+def test_link_group_requests() -> None:
+    msg = R.del_link_group(7)
+    assert (msg.type, msg.index, msg.get("group")) == (C.RTM_DELLINK, 0, 7)
+    assert msg.encode()[-8:] == bytes.fromhex("08001b00") + (7).to_bytes(4, "little")
+    assert R.set_link(3, group=(1 << 32) - 1).get("group") == (1 << 32) - 1
+    for bad in (0, -1, 1 << 32, "7", True):
+        with pytest.raises(ValueError):
+            R.del_link_group(bad)
+    with pytest.raises(ValueError):
+        R.set_link(3, group=-1)
+
+
 def test_neighbor_family_follows_the_address() -> None:
     msg = R.neigh(3, "2001:db8::20", "02:42:C0:00:02:14")
     assert msg.family == C.AF_INET6 and msg.state == C.NUD_PERMANENT

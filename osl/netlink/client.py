@@ -143,6 +143,10 @@ class Client(Transport):
         what = f"delete link {link!r}"
         self.request(R.del_link(self.index(link, what)), what)
 
+    def delete_group(self, group: int) -> None:
+        """Delete every link in link group ``group`` at once (ENODEV when there is none)."""
+        self.request(R.del_link_group(group), f"delete link group {group}")
+
     def link_stats(self, link: Link) -> Any:
         """The link's IFLA_STATS64 counters (``rx_bytes``, ``tx_packets``, ...)."""
         return self.link(link).get("stats64")

@@ -187,8 +187,10 @@ def set_link(
     master: int | None = None,
     netns_fd: int | None = None,
     alias: str | None = None,
+    group: int | None = None,
 ) -> LinkMessage:
-    """RTM_NEWLINK changing an existing link; ``master=0`` detaches it from its master."""
+    """RTM_NEWLINK changing an existing link; ``master=0`` detaches it from its master;
+    ``group`` puts it in that link group (IFLA_GROUP)."""
     flags = change = 0
     if up is not None:
         change = C.IFF_UP
@@ -206,12 +208,28 @@ def set_link(
             "master": master,
             "net_ns_fd": netns_fd,
             "ifalias": alias,
+            "group": None if group is None else check_group(group),
         },
     )
 
 
+def check_group(group: int) -> int:
+    if type(group) is not int or not 0 <= group < (1 << 32):
+        raise ValueError(f"link group {group!r} must be an int that fits 32 bits")
+    return group
+
+
 def del_link(index: int) -> LinkMessage:
     return LinkMessage(C.RTM_DELLINK, C.NLM_F_REQUEST, index=check_index(index))
+
+
+def del_link_group(group: int) -> LinkMessage:
+    """RTM_DELLINK of every link in ``group`` (index 0 and IFLA_GROUP): the kernel
+    unregisters them together, one set of grace periods for all (rtnetlink.c,
+    rtnl_group_dellink). Group 0 is every link's default: refused."""
+    if check_group(group) == 0:
+        raise ValueError("link group 0 holds every link that was given no group")
+    return LinkMessage(C.RTM_DELLINK, C.NLM_F_REQUEST, attrs={"group": group})
 
 
 # --------------------------------------------------------------------------- addresses
