@@ -604,6 +604,12 @@ class Sandbox:
             if ours:
                 _netns.remove_netns(self.key)
 
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.destroy()
+
 
 def destroy_many(
     sandboxes: Iterable[Sandbox], *, wait: bool = True, timeout: float | None = 30.0
