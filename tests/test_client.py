@@ -299,6 +299,25 @@ def test_delete_group_deletes_every_link_of_the_group_and_no_other(ns: NS) -> No
     assert e.value.errno == errno.ENODEV
 
 
+def test_open_clients_hold_memory_only_for_what_they_received(ns: NS) -> None:
+    def resident() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    before = resident()
+    clients = [Client(ns.key) for _ in range(64)]  # each with a 1 MiB receive buffer
+    try:
+        for c in clients:
+            c.links()
+            c.addresses()
+        grown = resident() - before
+    finally:
+        for c in clients:
+            c.close()
+    # a zeroed buffer per socket would be 64 MiB resident; touched pages only, a few each
+    assert grown < 16 << 20, f"{grown >> 20} MiB resident for 64 open clients"
+
+
 def test_link_stats_count_real_traffic_and_match_ip(make_ns: MakeNS) -> None:
     a, b = make_ns("a"), make_ns("b")
     a.client.add_veth("v0", "w0", peer_netns=b.key)
