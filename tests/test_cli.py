@@ -196,7 +196,9 @@ def _unprivileged(argv: list[str]) -> list[list[str]]:
 
 @pytest.mark.kernel  # needs root to drop to another user; CI=true turns a skip into a failure
 def test_demo_as_non_root_prints_a_clear_message_and_fails() -> None:
-    probe = [sys.executable, "-c", "import os, osl.cli; print(os.geteuid())"]
+    # the probe imports cffi as the demo does: an interpreter that cannot read its own
+    # prefix as that user (one under a private /root) starts on another stdlib without it
+    probe = [sys.executable, "-c", "import os, cffi, osl.cli; print(os.geteuid())"]
     ways = _unprivileged(probe)
     if not ways:
         pytest.skip("neither setpriv nor su is installed")
