@@ -7,10 +7,13 @@ the key is removed again. Importable as ``osl.new_sandbox``,
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterable
 from contextlib import suppress
 
 from osl import netns as _netns
+from osl.netlink.transport import new_socket
+from osl.record import LO_INDEX
 from osl.sandbox import Sandbox, destroy_many
 
 __all__ = ["new_sandbox", "new_sandboxes", "sandbox_for_external_key"]
@@ -21,15 +24,14 @@ def new_sandbox(key: str, os_create: bool = True) -> Sandbox:
     namespace bind-mounted there (libnetwork's default sandbox, interface names kept). A
     sandbox already on ``key`` is replaced, as in libnetwork; an empty file there is taken;
     anything else there is a ``ValueError``, and nothing is changed."""
+    if os_create:
+        return new_sandboxes([key])[0]
     key = os.path.abspath(key)
     _netns.release_key(key)
-    if os_create:
-        _netns.create_netns(key)
-    else:
-        _netns.bind_netns(_netns.THREAD_SELF_NET, key)
+    _netns.bind_netns(_netns.THREAD_SELF_NET, key)
     try:
-        sb = Sandbox(key, is_default=not os_create)
-        sb.client.set_link("lo", up=True)
+        sb = Sandbox(key, is_default=True)
+        sb.client.set_link(LO_INDEX, up=True)
         return sb
     except BaseException:
         _netns.remove_netns(key)
@@ -37,8 +39,7 @@ def new_sandbox(key: str, os_create: bool = True) -> Sandbox:
 
 
 def new_sandboxes(keys: Iterable[str]) -> list[Sandbox]:
-    """A new sandbox on each of ``keys``, as ``new_sandbox(key)`` makes it, in one go (one
-    thread creates every namespace: about half the cost of a loop of ``new_sandbox``).
+    """A new sandbox on each of ``keys``, as ``new_sandbox(key)`` makes it, in one go.
     All or none: every key is checked before any is touched (a key named twice, or one
     holding anything but a sandbox or an empty file, is a ``ValueError`` and nothing
     changes); on a later failure the sandboxes made are destroyed and the error raised.
@@ -51,19 +52,31 @@ def new_sandboxes(keys: Iterable[str]) -> list[Sandbox]:
         _netns.key_state(k)  # ValueError for anything no sandbox can be made on
     for k in paths:
         _netns.release_key(k)
-    _netns.create_netns_many(paths)
+    handles = _netns.create_netns_many(paths, _handles)
     made: list[Sandbox] = []
     try:
-        for k in paths:
-            sb = Sandbox(k)
+        for k, h in zip(paths, handles):
+            sb = Sandbox(k, made=h)  # closes h itself if it fails
             made.append(sb)
-            sb.client.set_link("lo", up=True)
+            sb.client.set_link(LO_INDEX, up=True)
         return made
     except BaseException:
         destroy_many(made, wait=False)
-        for k in paths[len(made) :]:
+        for k, (ns, sock) in zip(paths[len(made) :], handles[len(made) :]):
+            ns.close()
+            sock.close()
             with suppress(OSError, ValueError):
                 _netns.remove_netns(k)
+        raise
+
+
+def _handles() -> tuple[_netns.NetNS, socket.socket]:
+    """The new namespace's handle and a netlink socket, made while the thread is in it."""
+    ns = _netns.NetNS.current()
+    try:
+        return ns, new_socket()
+    except BaseException:
+        ns.close()
         raise
 
 
@@ -77,7 +90,7 @@ def sandbox_for_external_key(base_path: str, key: str) -> Sandbox:
         _netns.bind_netns(source, key)
     try:
         sb = Sandbox(key)
-        sb.client.set_link("lo", up=True)
+        sb.client.set_link(LO_INDEX, up=True)
         return sb
     except BaseException:
         _netns.remove_netns(key)

@@ -55,7 +55,7 @@ def veth(
     def request(name: str, netns_fd: int, host: Client) -> Any:
         return R.new_veth(host_name, name, peer_netns_fd=netns_fd, mtu=mtu, address=mac, up=up_now)
 
-    return Making(request, master, bool(up))
+    return Making(request, master, bool(up), names_peer=True)
 
 
 def macvlan(parent: str, *, mode: str, mtu: int | None) -> Making:

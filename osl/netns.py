@@ -234,7 +234,7 @@ class _Entered:
         try:
             origin = os.open(THREAD_SELF_NET, _O_RDONLY)
             try:
-                _sys.setns(self._ns.fd, _sys.CLONE_NEWNET, self._ns._path)
+                self._switch()
             except BaseException:
                 try:  # whatever raised may have done so after the switch: go back, verified
                     _restore(origin)
@@ -247,6 +247,9 @@ class _Entered:
             raise
         self._origin = origin
 
+    def _switch(self) -> None:
+        _sys.setns(self._ns.fd, _sys.CLONE_NEWNET, self._ns._path)
+
     def __exit__(self, *exc: object) -> None:
         origin, self._origin = self._origin, -1
         try:
@@ -255,6 +258,19 @@ class _Entered:
             os.close(origin)
             if self._shielded:
                 _shield.release()
+
+
+class _Unshared(_Entered):
+    """The calling thread in a new network namespace of its own (``unshare``) for the
+    ``with`` body, then back, as :meth:`NetNS.entered` switches."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(None)  # type: ignore[arg-type]
+
+    def _switch(self) -> None:
+        _sys.unshare(_sys.CLONE_NEWNET)
 
 
 def _restore(origin: int) -> None:
@@ -351,58 +367,35 @@ def create_netns(key: PathLike) -> None:
     create_netns_many([key])
 
 
-def create_netns_many(keys: Iterable[PathLike]) -> None:
+def create_netns_many(
+    keys: Iterable[PathLike], inside: Callable[[], _T] | None = None
+) -> list[_T | None]:
     """Create a new network namespace on each of *keys*, as :func:`create_netns` does, all
     or none: on failure the namespaces made are unmounted, their keys and the failing one
-    removed, and the error raised here.
+    removed, and the error raised here. Returns, for each key, what ``inside()`` returned
+    when called in its new namespace (a socket made there stays there), or None.
 
-    One short-lived thread does it for all: for each key it unshares a namespace,
-    bind-mounts its own ``/proc/thread-self/ns/net`` on the key and returns to its first
-    namespace; then it ends. No thread of this process stays in a new namespace, and the
-    caller's thread never enters one (a thread per key costs more than the namespace)."""
+    The calling thread does it, as :meth:`NetNS.entered` runs a body: for each key it
+    unshares a namespace, bind-mounts its own ``/proc/thread-self/ns/net`` on the key,
+    calls ``inside`` and returns to its namespace, verified, with signals held off while
+    it switches."""
     ks = [_keys._abspath(k) for k in keys]
     touched: list[str] = []  # key files made (mounted or not)
-    failure: list[BaseException] = []
-    stop = threading.Event()
-
-    def unshare_and_bind() -> None:
-        try:
-            origin = os.open(THREAD_SELF_NET, _O_RDONLY)
-            try:
-                for k in ks:
-                    if stop.is_set():
-                        return
-                    _keys._prepare_parent(k)
-                    _keys._make_key_file(k)
-                    touched.append(k)
-                    _sys.unshare(_sys.CLONE_NEWNET)
-                    try:
-                        _sys.mount(THREAD_SELF_NET, k, "none", _sys.MS_BIND)
-                    finally:
-                        # back before anything else: not even a thread on its way out is
-                        # ever seen in a new namespace
-                        _sys.setns(origin, _sys.CLONE_NEWNET)
-            finally:
-                os.close(origin)
-        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread below
-            failure.append(e)
-
+    made: list[_T | None] = []
     try:
-        t = threading.Thread(target=unshare_and_bind, name="osl-netns-create", daemon=True)
-        t.start()
-        try:
-            t.join()
-        except BaseException:  # e.g. KeyboardInterrupt: the thread stops before its next key
-            stop.set()
-            t.join()
-            raise
-        if failure:
-            raise failure[0]
+        for k in ks:
+            _keys._prepare_parent(k)
+            _keys._make_key_file(k)
+            touched.append(k)
+            with _Unshared():
+                _sys.mount(THREAD_SELF_NET, k, "none", _sys.MS_BIND)
+                made.append(None if inside is None else inside())
     except BaseException:
         for k in touched:
             with suppress(OSError, ValueError):
                 release_key(k)
         raise
+    return made
 
 
 def bind_netns(source: PathLike | NetNS, key: PathLike) -> None:

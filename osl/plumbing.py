@@ -76,11 +76,13 @@ class Making(NamedTuple):
     """A link osl creates in place: ``request(name, netns_fd, host)`` is the RTM_NEWLINK
     the host's socket ``host`` sends, the link (a veth: its sandbox end) born in the
     sandbox under ``name``; a veth's host end then joins the host bridge ``host_master``,
-    up if ``host_up``."""
+    up if ``host_up``. ``names_peer``: the request makes a link in the host whose peer is
+    the sandbox's (a veth), so the kernel's echo of it tells the sandbox link's index."""
 
     request: Callable[[str, int, Client], Any]
     host_master: str | None = None
     host_up: bool = True
+    names_peer: bool = False
 
 
 class Plumbing:
@@ -104,7 +106,6 @@ class Plumbing:
         self.host_rt = host_rt
         self.problem = problem
         self.is_default = is_default
-        self._lo_index: int | None = None
         self._host_nsid: int | None = None
 
     def from_host(self, link: Any) -> bool:
@@ -130,11 +131,6 @@ class Plumbing:
             if not has_link(self.rt, name):
                 return n, name
             n += 1
-
-    def lo(self) -> int:
-        if self._lo_index is None:
-            self._lo_index = self.rt.link("lo").index
-        return self._lo_index
 
     def bring_in(
         self,
@@ -181,7 +177,21 @@ class Plumbing:
                 made = _record.making_name()
                 intent = record.doing(ADDING, n=n)
                 msg = making.request(made, self.ns.fd, host)
-                host.request(msg, f"{what}: create the {iface.made}")
+                if making.names_peer:
+                    # NLM_F_ECHO: the kernel answers with the link it made in the host (since
+                    # Linux 6.3, rtnl_newlink_create), its IFLA_LINK the index of its peer in
+                    # the sandbox; an older kernel sends nothing, and the link is looked up.
+                    # Only here: an echo goes to the port id in the made link's namespace.
+                    msg.flags |= C.NLM_F_ECHO
+                replies = host.request(msg, f"{what}: create the {iface.made}")
+                index = next(
+                    (
+                        m.get("link")
+                        for m in replies
+                        if m.type == C.RTM_NEWLINK and m.get("ifname") == iface.src_name
+                    ),
+                    None,
+                )
                 created = True
             elif not self.is_default:
                 host = self.host_rt()
@@ -197,8 +207,11 @@ class Plumbing:
                     f"{what}: move into the sandbox",
                 )
                 moved = True
-            link = rt.link(made if created else iface.src_name, f"{what}: find it in the sandbox")
-            index = link.index
+            if index is None:
+                link = rt.link(
+                    made if created else iface.src_name, f"{what}: find it in the sandbox"
+                )
+                index = link.index
             if self.is_default:
                 intent = Record(
                     iface.src_name,
@@ -254,7 +267,7 @@ class Plumbing:
         steps: list = []
         if n is not None:  # in the datagram that renames: the two happen together or not
             steps.append(
-                ("count the name", R.set_link(self.lo(), alias=_record.counter_alias(n + 1)))
+                ("count the name", R.set_link(_record.LO_INDEX, alias=_record.counter_alias(n + 1)))
             )
         steps.append(("set down", R.set_link(index, up=False)))
         steps.append(
@@ -306,7 +319,7 @@ class Plumbing:
             if intent is not None and intent.n is not None and self.counter() == intent.n + 1:
                 # back to what it was: no counter before the first interface
                 counter = _record.counter_alias(intent.n) if intent.n else ""
-                rt.request(R.set_link(self.lo(), alias=counter))
+                rt.request(R.set_link(_record.LO_INDEX, alias=counter))
             if created:
                 rt.request(R.del_link(index))
                 return
@@ -337,7 +350,7 @@ class Plumbing:
 
     def counter(self) -> int | None:
         """The counter in lo's record, or None when there is none or it is malformed."""
-        alias = self.rt.link(self.lo()).get("ifalias")
+        alias = self.rt.link(_record.LO_INDEX).get("ifalias")
         if not _record.is_ours(alias):
             return None
         try:

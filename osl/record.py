@@ -27,6 +27,10 @@ from osl.netlink.lladdr import mac
 TAG = "osl"
 #: rtm_protocol / IFA_PROTO / NDA_PROTOCOL of what a sandbox installs (an unassigned number)
 RTPROT_OSL = 0xDC
+#: lo's index, the same in every network namespace: registered first in each, and the
+#: kernel insists (drivers/net/loopback.c, loopback_net_init: BUG_ON(dev->ifindex !=
+#: LOOPBACK_IFINDEX), include/net/net_namespace.h)
+LO_INDEX = 1
 #: the longest alias the kernel keeps (IFALIASZ - 1)
 ALIAS_MAX = 255
 

@@ -52,7 +52,7 @@ def restore(
         else:
             problem(f"{link.get('ifname')}: {FOREIGN}; left as it is")
     if scan.lo_down and not is_default:  # a create that died before this step
-        rt.set_link("lo", up=True)
+        rt.set_link(_record.LO_INDEX, up=True)
     found: dict[int, Interface] = {}
     for r in scan.recorded:
         if not (r.record.bridge or plumbing.from_host(r.link)):

@@ -76,16 +76,27 @@ init_os_context = _netns.init_os_context
 class Sandbox:
     """A network namespace on a key file, and what this library put in it."""
 
-    def __init__(self, key: str, *, is_default: bool = False, owns_key: bool = True):
+    def __init__(
+        self,
+        key: str,
+        *,
+        is_default: bool = False,
+        owns_key: bool = True,
+        made: tuple[_netns.NetNS, Any] | None = None,
+    ):
+        """``made``: the namespace and a netlink socket opened inside it when it was made
+        (``new_sandbox``), instead of opening ``key`` and entering it for a socket."""
         self.key = os.path.abspath(key)
         self._is_default = is_default
         self._owns_key = owns_key
         self._lock = threading.RLock()
-        self._ns = _netns.NetNS.open(self.key)
+        self._ns, sock = (_netns.NetNS.open(self.key), None) if made is None else made
         self._host = _netns.NetNS.current()
         try:
-            self._client = Client(self._ns)
+            self._client = Client(self._ns, sock=sock)
         except BaseException:
+            if sock is not None:
+                sock.close()
             self._ns.close()
             self._host.close()
             raise

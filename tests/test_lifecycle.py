@@ -30,6 +30,7 @@ from oracles import (
 
 import osl
 from osl.netlink import NetlinkError
+from osl.netlink import consts as C
 
 pytestmark = pytest.mark.kernel
 REPO = Path(__file__).resolve().parent.parent
@@ -70,6 +71,40 @@ def test_add_veth_creates_the_sandbox_end_inside_named_configured_and_recorded(
     # nothing else was made: no osl~ name left anywhere, the host has one new link
     assert not [n for n in links_in(sb) if n.startswith("osl~")]
     assert not [n for n in host_names() if n.startswith("osl~")]
+
+
+def _link_gets(client: object, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The RTM_GETLINK requests ``client`` sends from now on."""
+    sent: list[object] = []
+    real = client.request
+
+    def request(msg: object, what: object = None) -> object:
+        if msg.type == C.RTM_GETLINK:
+            sent.append(msg)
+        return real(msg, what)
+
+    monkeypatch.setattr(client, "request", request)
+    return sent
+
+
+@pytest.mark.parametrize("echo", [True, False], ids=["echoed", "no-echo"])
+def test_add_veth_learns_the_sandbox_end_from_the_kernels_echo_or_asks(
+    sandboxes: Sandboxes, host: Host, monkeypatch: pytest.MonkeyPatch, echo: bool
+) -> None:
+    sb = sandboxes.new()
+    if not echo:  # a kernel before 6.3 answers a create with the ack alone
+        monkeypatch.setattr(C, "NLM_F_ECHO", 0)
+    gets = _link_gets(sb.client, monkeypatch)
+    iface = sb.add_veth(host.name("h"), "eth", address="192.0.2.2/24")
+    eth0 = links_in(sb)["eth0"]
+    assert iface.index == eth0["ifindex"] and "UP" in eth0["flags"]
+    # the name check asks for eth0 either way; the new link is asked for only without echo
+    names = [m.get("ifname") for m in gets]
+    assert names[0] == "eth0"
+    if echo:
+        assert names == ["eth0"]
+    else:
+        assert len(names) == 2 and names[1].startswith("osl~")
 
 
 def test_add_veth_sets_the_host_end_as_asked(sandboxes: Sandboxes, host: Host) -> None:

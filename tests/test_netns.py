@@ -266,6 +266,35 @@ def test_create_leaves_no_thread_in_the_new_namespace(new_key: NewKey) -> None:
         assert os.stat(f"/proc/self/task/{tid}/ns/net").st_ino != inode
 
 
+def test_create_many_calls_inside_in_each_new_namespace_on_the_calling_thread(
+    new_key: NewKey,
+) -> None:
+    keys = [new_key(), new_key(), new_key()]
+    home = thread_netns_inode()
+    seen = netns.create_netns_many(keys, lambda: (thread_netns_inode(), threading.get_ident()))
+    assert [inode for inode, _ in seen] == [os.stat(k).st_ino for k in keys]
+    assert {tid for _, tid in seen} == {threading.get_ident()}
+    assert len({inode for inode, _ in seen} | {home}) == 4
+    assert thread_netns_inode() == home
+
+
+def test_create_many_undoes_every_key_when_inside_raises(new_key: NewKey) -> None:
+    keys = [new_key(), new_key(), new_key()]
+    home = thread_netns_inode()
+    calls = []
+
+    def inside() -> None:
+        calls.append(thread_netns_inode())
+        if len(calls) == 2:
+            raise RuntimeError("the second one fails")
+
+    with pytest.raises(RuntimeError, match="second"):
+        netns.create_netns_many(keys, inside)
+    assert thread_netns_inode() == home and len(calls) == 2
+    assert not any(os.path.lexists(k) for k in keys)
+    assert not set(keys) & set(mount_points())
+
+
 def test_creating_twice_on_the_same_key_fails_cleanly(new_key: NewKey) -> None:
     key = new_key()
     netns.create_netns(key)

@@ -186,13 +186,21 @@ def entered():
         return here()
 
 
+def unshared():  # what create_netns_many does for each key: a new namespace, and back
+    from osl.netns import _Unshared
+
+    with _Unshared():
+        inside = here()
+    return ns.inode if inside != home.inode else -1
+
+
 if how == "invoke":
     import osl
 
     sb = osl.open_sandbox(key)
     call = lambda: sb.invoke(here)
 else:
-    call = {"naive": naive, "entered": entered}[how]
+    call = {"naive": naive, "entered": entered, "unshared": unshared}[how]
 
 
 def check():  # a stranded thread stays stranded: the next check sees it, and fixes it
@@ -277,3 +285,42 @@ def test_sigint_storm_never_strands_the_thread_over_10000_calls(
         assert result["calls"] == 10_000, (how, result)
         assert result["interrupts"] >= 100, (how, result)  # the storm did hit it
         assert result["stranded"] == 0 and result["wrong_inside"] == 0, (how, result)
+
+
+def test_sigint_storm_never_strands_a_thread_making_namespaces(
+    new_key: NewKey, tmp_path: Path
+) -> None:
+    key = new_key()
+    import osl
+
+    osl.new_sandbox(key).close()
+    result = _storm(key, "unshared", 2_000, tmp_path)  # each call makes a namespace
+    assert result["calls"] == 2_000, result
+    assert result["interrupts"] >= 20, result  # the storm did hit it
+    assert result["stranded"] == 0 and result["wrong_inside"] == 0, result
+
+
+def test_ctrl_c_while_unsharing_comes_out_once_the_thread_is_back(
+    new_key: NewKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = new_key()
+    home = thread_netns_inode()
+    real = _sys.lib
+    seen: list[int] = []
+
+    class Lib:
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def unshare(self, flags: int) -> int:
+            rc = real.unshare(flags)
+            seen.append(thread_netns_inode())
+            os.kill(os.getpid(), signal.SIGINT)
+            return rc
+
+    monkeypatch.setattr(_sys, "lib", Lib())
+    with pytest.raises(KeyboardInterrupt):
+        netns.create_netns(key)
+    assert thread_netns_inode() == home
+    assert seen and seen[0] != home  # the signal came inside the new namespace
+    assert not os.path.exists(key)

@@ -312,6 +312,7 @@ def test_new_sandbox_makes_a_fresh_namespace_with_lo_up(sandboxes: Sandboxes) ->
     assert os.stat(sb.key).st_ino != thread_netns_inode()
     (lo,) = ip_json("-n", ns_of(sb), "link")
     assert lo["ifname"] == "lo" and "UP" in lo["flags"]
+    assert lo["ifindex"] == osl.record.LO_INDEX == 1  # osl sets it up by that index
     out = run("nsenter", f"--net={sb.key}", "ip", "-j", "link").stdout  # the other oracle
     assert [lk["ifname"] for lk in json.loads(out)] == ["lo"]
 

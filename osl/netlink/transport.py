@@ -141,7 +141,7 @@ def error_from(
 def _open_in(netns: NetnsSpec, groups: int = 0) -> socket.socket:
     """A NETLINK_ROUTE socket created inside ``netns`` (None: the calling thread's)."""
     if netns is None:
-        return _new_socket(groups)
+        return new_socket(groups)
     from osl.netns import NetNS
 
     if isinstance(netns, NetNS):
@@ -152,13 +152,15 @@ def _open_in(netns: NetnsSpec, groups: int = 0) -> socket.socket:
         ns, owned = NetNS.open(netns), True
     try:
         with ns.entered():
-            return _new_socket(groups)
+            return new_socket(groups)
     finally:
         if owned:
             ns.close()
 
 
-def _new_socket(groups: int) -> socket.socket:
+def new_socket(groups: int = 0) -> socket.socket:
+    """A NETLINK_ROUTE socket in the calling thread's namespace, set up as every client's is
+    (extended ACKs, strict checks, large buffers, connected to the kernel)."""
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, C.NETLINK_ROUTE)
     try:
         for opt in (C.NETLINK_EXT_ACK, C.NETLINK_GET_STRICT_CHK, C.NETLINK_CAP_ACK):
