@@ -3,7 +3,7 @@ they refuse before anything could be sent. No kernel needed."""
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv6Address, ip_network
+from ipaddress import IPv4Address, IPv6Address, ip_interface, ip_network
 
 import pytest
 
@@ -83,6 +83,12 @@ def test_address_with_nodad_sets_the_32_bit_flags() -> None:
     v4 = R.new_addr(2, "192.0.2.10/24", label="eth0:1", broadcast="192.0.2.255")
     assert v4.get("local") == v4.get("address") == IPv4Address("192.0.2.10")
     assert v4.get("label") == "eth0:1" and v4.get("broadcast") == IPv4Address("192.0.2.255")
+
+
+@pytest.mark.parametrize("text", ["192.0.2.10/24", "2001:db8::10/64", "198.51.100.7"])
+def test_an_address_given_parsed_encodes_as_its_text_does(text: str) -> None:
+    for build in (R.new_addr, R.del_addr):
+        assert build(3, ip_interface(text)).encode() == build(3, text).encode()
 
 
 @pytest.mark.parametrize("name", ["", "a" * 16, "a/b", "a b", "a\tb", "a\0b", "a:b", ".", ".."])

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from ipaddress import (
     IPv4Address,
+    IPv4Interface,
     IPv4Network,
     IPv6Address,
+    IPv6Interface,
     IPv6Network,
     ip_address,
     ip_interface,
@@ -235,6 +237,14 @@ def del_link_group(group: int) -> LinkMessage:
 # --------------------------------------------------------------------------- addresses
 
 
+def _interface(address: Any) -> IPv4Interface | IPv6Interface:
+    """``address`` as an interface address; one already parsed is taken as it is
+    (``ip_interface`` would print and parse it again)."""
+    if isinstance(address, (IPv4Interface, IPv6Interface)):
+        return address
+    return ip_interface(address)
+
+
 def new_addr(
     index: int,
     address: Any,
@@ -248,7 +258,7 @@ def new_addr(
     proto: int | None = None,
 ) -> AddrMessage:
     """RTM_NEWADDR: ``address`` is an interface address like ``"192.0.2.10/24"``."""
-    iface = ip_interface(address)
+    iface = _interface(address)
     flags |= C.IFA_F_NODAD if nodad else 0
     return AddrMessage(
         C.RTM_NEWADDR,
@@ -270,7 +280,7 @@ def new_addr(
 
 
 def del_addr(index: int, address: Any) -> AddrMessage:
-    iface = ip_interface(address)
+    iface = _interface(address)
     return AddrMessage(
         C.RTM_DELADDR,
         C.NLM_F_REQUEST,
