@@ -124,6 +124,14 @@ def native_mode() -> str:
     return mode
 
 
+def native_origin() -> str:
+    """Where the native calls go: the compiled module's file, or (ABI mode) the C library
+    the process has loaded."""
+    if mode == "api":
+        return str(importlib.import_module("osl._native").__file__)
+    return "the process's C library (cffi ABI mode, ffi.dlopen(None))"
+
+
 def _error(path: PathArg | None = None, path2: PathArg | None = None) -> OSError:
     err = ffi.errno
     if path2 is not None:

@@ -590,6 +590,72 @@ def test_remove_interface_gives_it_back_under_its_src_name(sandbox: Sb, veth: Ca
 
 
 @pytest.mark.kernel
+def test_add_veth_creates_the_pair_in_place_and_remove_deletes_it(sandbox: Sb) -> None:
+    host_end = f"clih{next(_names)}"
+    try:
+        res = osl(
+            "add-veth",
+            sandbox.key,
+            host_end,
+            "eth",
+            "--address",
+            "192.0.2.10/24",
+            "--address-ipv6",
+            "2001:db8::10/64",
+            "--route",
+            "198.51.100.0/24",
+            "--host-mtu",
+            "1400",
+        )
+        assert res.out.strip() == f"eth0 (host end {host_end})"
+        eth0 = link(sandbox.name, "eth0")
+        assert eth0["linkinfo"]["info_kind"] == "veth" and "UP" in eth0["flags"]
+        assert {"192.0.2.10/24", "2001:db8::10/64"} <= addresses(sandbox.name, "eth0")
+        assert [r["dev"] for r in ipj(sandbox.name, "route", "show", "198.51.100.0/24")] == ["eth0"]
+        peer = link(None, host_end)
+        assert peer["mtu"] == 1400 and "UP" in peer["flags"]
+        assert peer["link_index"] == eth0["ifindex"]
+        second = json.loads(osl("--json", "add-veth", sandbox.key, host_end + "x", "eth").out)
+        assert (second["src_name"], second["dst_name"]) == (host_end + "x", "eth1")
+        assert osl("remove-interface", sandbox.key, "eth0").out.strip() == "eth0 deleted"
+        assert "eth0" not in link_names(sandbox.name) and host_end not in link_names(None)
+    finally:
+        for name in (host_end, host_end + "x"):
+            ip("link", "del", name, check=False)
+
+
+@pytest.mark.kernel
+def test_a_single_value_option_given_twice_is_refused_and_changes_nothing(sandbox: Sb) -> None:
+    host_end = f"clih{next(_names)}"
+    res = osl(
+        "add-veth",
+        sandbox.key,
+        host_end,
+        "eth",
+        "--address",
+        "192.0.2.10/24",
+        "--address",
+        "192.0.2.11/24",
+        check=False,
+    )
+    assert res.rc == 2 and res.out == ""
+    assert "--address given more than once: give it once" in res.err
+    assert link_names(sandbox.name) == {"lo"} and host_end not in link_names(None)
+
+
+def test_version_names_the_version_and_the_native_path() -> None:
+    import osl as lib
+
+    res = osl("--version")
+    out = res.out.strip()
+    assert out.startswith(f"osl {lib.__version__} (native: "), out
+    if lib.native_mode() == "api":
+        assert "_native" in out, out
+    else:
+        assert "ABI mode" in out, out
+
+
+@pytest.mark.kernel
 def test_remove_interface_unknown_name_is_one_line(sandbox: Sb) -> None:
     line = one_error_line(osl("remove-interface", sandbox.key, "eth7", check=False))
     assert "eth7" in line
