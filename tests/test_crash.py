@@ -58,8 +58,12 @@ keys._unlink = step(keys._unlink)
 _sys.mount = step(_sys.mount)
 _sys.umount2 = step(_sys.umount2)
 
-import osl.create, osl.sandbox  # loaded before "go": the kill window is the change's own
-print("go", flush=True)
+import osl.create, osl.sandbox  # loaded first: the kill window is the change's own
+# The parent says when to start and starts its clock then: had the child started on its
+# own, the parent's wake-up alone would outlast a change of ~1 ms, and no kill could land
+# before it ended.
+print("ready", flush=True)
+sys.stdin.readline()
 start = time.monotonic()
 if op == "add":
     osl.open_sandbox(key).add_interface(
@@ -149,6 +153,7 @@ class Bench:
     def child(self, mode: str) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, str(self.script), self.key, self.key2, self.op, mode, MAC],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -180,7 +185,7 @@ def _outcomes(bench: Bench, op: str) -> tuple[dict, dict, float, int]:
     bench.setup()
     before = bench.state()
     child = bench.child("never")
-    out, err = child.communicate(timeout=60)
+    out, err = child.communicate("go\n", timeout=60)
     assert child.returncode == 0, err
     _, seconds, steps = out.split("\n")[1].split()
     after = bench.state()
@@ -191,15 +196,21 @@ def _outcomes(bench: Bench, op: str) -> tuple[dict, dict, float, int]:
 
 def _trial(bench: Bench, mode: str, kill_after: float | None = None) -> dict:
     """Set up, run the child (killed at step ``mode``, or ``kill_after`` seconds after it
-    starts the change), settle, and return the state."""
+    starts the change: before it, if negative), settle, and return the state."""
     bench.setup()
     child = bench.child(mode)
     try:
         assert child.stdout is not None
-        assert child.stdout.readline().strip() == "go"
-        if kill_after is not None:
-            time.sleep(kill_after)
-            child.send_signal(signal.SIGKILL)
+        assert child.stdout.readline().strip() == "ready"
+        assert child.stdin is not None
+        if kill_after is not None and kill_after < 0:
+            child.send_signal(signal.SIGKILL)  # before the start: nothing is done
+        else:
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            if kill_after is not None:
+                time.sleep(kill_after)
+                child.send_signal(signal.SIGKILL)
         child.wait(timeout=60)
     finally:
         if child.poll() is None:
@@ -223,7 +234,7 @@ def test_killed_after_each_step_the_change_is_done_or_undone(bench: Bench, op: s
 
 
 def _window(bench: Bench, op: str) -> float:
-    """How long after "go" a random kill may come: 1.5 times the median duration of three
+    """How long after the start a random kill may come: 1.5 times the median duration of three
     uninterrupted runs of ``op``."""
     return 1.5 * statistics.median(_outcomes(bench, op)[2] for _ in range(3))
 
@@ -238,7 +249,8 @@ def test_killed_at_240_random_moments_nothing_is_unrecoverable(bench: Bench) -> 
     def trial(n: int, op: str) -> None:
         before, after, _, _ = outcomes[op]
         bench.op = op
-        state = _trial(bench, "random", kill_after=rng.uniform(0, window[op]))
+        # from a little before the start (nothing done yet) to well after the end
+        state = _trial(bench, "random", kill_after=rng.uniform(-window[op] / 6, window[op]))
         if state == before:
             seen[op]["undone"] += 1
         elif state == after:
