@@ -8,6 +8,7 @@ import errno
 import json
 import os
 import sys
+import textwrap
 import warnings
 from typing import Any, Callable
 
@@ -167,7 +168,7 @@ def _replaced_text(key: str, replaced: dict) -> str:
 def cmd_create(args: argparse.Namespace) -> int:
     import osl
 
-    key = _key_path(args.name)
+    key = _key_path(args.key)
     _need_root()
     replaced = None
     found = _found_at(key)
@@ -195,9 +196,21 @@ def cmd_list(args: argparse.Namespace) -> int:
     from osl import netns
 
     directory = netns.netns_dir()
-    keys = sorted(os.listdir(directory)) if os.path.isdir(directory) else []
-    paths = [os.path.join(directory, k) for k in keys]
-    _out(args, paths, lambda: "\n".join(paths))
+    names = sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+    found = [(n, _found_at(os.path.join(directory, n))) for n in names]
+    sandboxes = [n for n, what in found if what == "sandbox"]
+    others = [{"name": n, "what": what} for n, what in found if what != "sandbox"]
+    if args.json:
+        data = {
+            "sandboxes": [{"name": n, "key": os.path.join(directory, n)} for n in sandboxes],
+            "not_sandboxes": others,
+        }
+        print(json.dumps(data))
+    else:
+        for n in sandboxes:
+            print(n)
+    for other in others:  # what ip netns list would show as a namespace, and is none
+        print(f"osl: list: {other['name']} is no sandbox: {other['what']}", file=sys.stderr)
     return 0
 
 
@@ -209,6 +222,39 @@ def _open(key_arg: str) -> Any:
     if not os.path.exists(key):
         raise FileNotFoundError(errno.ENOENT, "no such sandbox", key)
     return osl.open_sandbox(key)
+
+
+#: How every command that takes an interface of a sandbox names it.
+_IFACE_RULE = (
+    "an interface of the sandbox: its name inside (eth0) or the name it was added under"
+    " (its host name, or a bridge's given name)"
+)
+
+
+def _interface(sb: Any, name: str) -> Any:
+    """The interface of ``sb`` that ``name`` names (:data:`_IFACE_RULE`): its name inside
+    first, then the name it was added under."""
+    for iface in sb.interfaces:
+        if iface.dst_name == name:
+            return iface
+    for iface in sb.interfaces:
+        if iface.src_name == name:
+            return iface
+    have = ", ".join(f"{i.dst_name} (added as {i.src_name})" for i in sb.interfaces)
+    raise LookupError(
+        f"no interface {name} in sandbox {sb.key}: "
+        + (f"it has {have}" if have else "it has none that osl added")
+    )
+
+
+def _bridge(sb: Any, name: str | None) -> str | None:
+    """The name a bridge of ``sb`` was added under, for ``--master NAME``."""
+    if name is None:
+        return None
+    iface = _interface(sb, name)
+    if not iface.bridge:
+        raise ValueError(f"--master {name}: {iface.dst_name} is not a bridge added to the sandbox")
+    return iface.src_name
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -295,7 +341,7 @@ def cmd_add_interface(args: argparse.Namespace) -> int:
             routes=args.route or (),
             mac_address=args.mac,
             bridge=args.bridge,
-            master=args.master,
+            master=_bridge(sb, args.master),
         )
     finally:
         sb.close()
@@ -313,7 +359,7 @@ def cmd_add_veth(args: argparse.Namespace) -> int:
             address_ipv6=args.address_ipv6,
             routes=args.route or (),
             mac_address=args.mac,
-            master=args.master,
+            master=_bridge(sb, args.master),
             host_mtu=args.host_mtu,
             host_mac=args.host_mac,
             host_master=args.host_master,
@@ -328,10 +374,7 @@ def cmd_add_veth(args: argparse.Namespace) -> int:
 def cmd_remove_interface(args: argparse.Namespace) -> int:
     sb = _open(args.key)
     try:
-        found = [i for i in sb.interfaces if args.name in (i.dst_name, i.src_name)]
-        if not found:
-            raise LookupError(f"no interface {args.name!r} in sandbox {sb.key}")
-        iface = found[0]
+        iface = _interface(sb, args.name)
         iface.remove()
     finally:
         sb.close()
@@ -347,11 +390,18 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     sb = _open(args.key)
     try:
         if args.unset:
+            if args.ip is not None:
+                raise UsageError(f"give an address or --unset, not both ({args.ip})")
             (sb.unset_gateway_ipv6 if args.ipv6 else sb.unset_gateway)()
         elif args.ip is None:
-            raise ValueError("gateway: give an IP address, or --unset")
+            raise UsageError("give the gateway's IP address, or --unset to remove it")
         else:
-            (sb.set_gateway_ipv6 if args.ipv6 else sb.set_gateway)(args.ip)
+            gw = _ip(args.ip, "the address")
+            if gw.version == 6 and not args.ipv6:
+                raise UsageError(f"{gw} is an IPv6 address: add --ipv6 for the IPv6 gateway")
+            if gw.version == 4 and args.ipv6:
+                raise UsageError(f"{gw} is an IPv4 address: --ipv6 takes an IPv6 one")
+            (sb.set_gateway_ipv6 if args.ipv6 else sb.set_gateway)(gw)
         gw = sb.gateway_ipv6 if args.ipv6 else sb.gateway
     finally:
         sb.close()
@@ -359,19 +409,35 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ip(text: str, what: str) -> Any:
+    from ipaddress import ip_address
+
+    try:
+        return ip_address(text)
+    except ValueError:
+        raise ValueError(f"{what} {text!r} is not an IP address") from None
+
+
 def cmd_route(args: argparse.Namespace) -> int:
     import osl
 
+    hop = args.hop
+    if len(hop) == 2 and hop[0] == "via":  # DEST via HOP, as ip route writes it
+        hop = hop[1:]
+    if len(hop) != 1 or hop[0] == "via":
+        raise UsageError(f"give the next hop as DEST via HOP, not {' '.join(args.hop)!r}")
     sb = _open(args.key)
     try:
-        route = osl.StaticRoute(args.dest, next_hop=args.nexthop)
+        route = osl.StaticRoute(args.dest, next_hop=_ip(hop[0], "next hop"))
         if args.action == "add":
             sb.add_static_route(route)
         else:
             sb.remove_static_route(route)
     finally:
         sb.close()
-    _out(args, {"route": repr(route), "action": args.action}, lambda: f"{args.action} {route!r}")
+    done = "added" if args.action == "add" else "removed"
+    data = {"dst": str(route.destination), "gateway": str(route.next_hop), "done": done}
+    _out(args, data, lambda: f"{route} {done}")
     return 0
 
 
@@ -381,9 +447,9 @@ def cmd_neigh(args: argparse.Namespace) -> int:
     sb = _open(args.key)
     try:
         if args.action == "add":
-            sb.add_neighbor(
-                args.ip, args.mac, link_name=args.link, family=C.AF_BRIDGE if args.bridge else None
-            )
+            link = None if args.link is None else _interface(sb, args.link).src_name
+            family = C.AF_BRIDGE if args.bridge else None
+            sb.add_neighbor(args.ip, args.mac, link_name=link, family=family)
         else:
             sb.delete_neighbor(args.ip, args.mac)
     finally:
@@ -444,9 +510,12 @@ class _Intermixed(argparse.ArgumentParser):
     ``gateway KEY --ipv6 IP`` (plain argparse stops filling ``ip`` at the option)."""
 
     _inner = False
+    #: False for a command whose last positional takes the rest of the line (``exec``)
+    intermixed = True
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
-        if self._inner:  # parse_known_intermixed_args calls back here (Python < 3.12)
+        # parse_known_intermixed_args calls back here (Python < 3.12)
+        if self._inner or not self.intermixed:
             return super().parse_known_args(args, namespace)
         self._inner = True
         try:
@@ -485,7 +554,12 @@ _KEY_HELP = "a sandbox name (a file in $OSL_NETNS_DIR, default /run/netns) or an
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="osl", description="Linux network sandboxes.")
+    p = argparse.ArgumentParser(
+        prog="osl",
+        description="Linux network sandboxes: network namespaces kept on key files, filled"
+        " with interfaces and configured. `osl help COMMAND` shows a command's arguments"
+        " and an example.",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--version", action=_Version, help="print the version and the native path")
@@ -494,9 +568,16 @@ def parser() -> argparse.ArgumentParser:
     )
 
     def add(
-        name: str, fn: Callable, help: str, description: str | None = None
+        name: str, fn: Callable, help: str, example: str, description: str | None = None
     ) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help, description=description or help)
+        sp = sub.add_parser(
+            name,
+            help=help,
+            # filled here: the raw formatter keeps the example on its line, to copy it
+            description=textwrap.fill(description or help, 78),
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         sp.set_defaults(fn=fn)
         # also after the command (``osl monitor --json``); SUPPRESS keeps a global one
         sp.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
@@ -505,11 +586,41 @@ def parser() -> argparse.ArgumentParser:
         )
         return sp
 
-    add("demo", cmd_demo, "build sandboxes in a scratch namespace, send traffic, tear down")
+    def key(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("key", metavar="NAME", help=_KEY_HELP)
+
+    def interface_options(sp: argparse.ArgumentParser, mac: str) -> None:
+        sp.add_argument(
+            "--address", action=_Once, metavar="ADDR", help="IPv4 address with prefix length"
+        )
+        sp.add_argument(
+            "--address-ipv6",
+            action=_Once,
+            metavar="ADDR",
+            help="IPv6 address with prefix length (added without DAD)",
+        )
+        sp.add_argument(
+            "--route", action="append", metavar="NET", help="a link-scope route (repeatable)"
+        )
+        sp.add_argument("--mac", action=_Once, help=mac)
+        sp.add_argument(
+            "--master",
+            action=_Once,
+            metavar="BRIDGE",
+            help="a bridge added to the sandbox, to join (" + _IFACE_RULE + ")",
+        )
+
+    add(
+        "demo",
+        cmd_demo,
+        "build sandboxes in a scratch namespace, send traffic, tear down",
+        "sudo osl demo",
+    )
     sp = add(
         "create",
         cmd_create,
         "create a sandbox NAME (a file in the key directory) or at an absolute key path",
+        "osl create blue",
         "Create a sandbox: a new network namespace bind-mounted on its key. NAME is a file"
         " name in the key directory ($OSL_NETNS_DIR, default /run/netns), taken whole, as"
         " `ip netns add NAME` takes it; a key elsewhere is given as an absolute path. Like"
@@ -517,103 +628,219 @@ def parser() -> argparse.ArgumentParser:
         " replaces a sandbox there (destroying it and the interfaces in it, which it names)"
         " or takes over an empty file, and still refuses anything else.",
     )
-    sp.add_argument("name", metavar="NAME", help=_KEY_HELP)
+    key(sp)
     sp.add_argument("--default", action="store_true", help="bind the caller's own namespace")
     sp.add_argument(
         "--force",
         action="store_true",
         help="replace a sandbox (or an empty file) already at the key",
     )
-    add("list", cmd_list, "list the keys in the sandbox directory")
-    sp = add("show", cmd_show, "a sandbox's live state: links, addresses, routes, neighbors")
-    sp.add_argument("key", metavar="NAME", help=_KEY_HELP)
-    sp = add("add-interface", cmd_add_interface, "move a host interface into a sandbox")
-    sp.add_argument("key", metavar="NAME", help=_KEY_HELP)
+    add(
+        "list",
+        cmd_list,
+        "list the sandboxes in the key directory, by name",
+        "osl list",
+        "List the sandboxes in the key directory by name, as `ip netns list` does; a file"
+        " there that is no sandbox is named on stderr with what it is.",
+    )
+    sp = add(
+        "show",
+        cmd_show,
+        "a sandbox's live state: links, addresses, routes, neighbors",
+        "osl show blue",
+    )
+    key(sp)
+    sp = add(
+        "add-interface",
+        cmd_add_interface,
+        "move a host interface into a sandbox, renamed and configured",
+        "osl add-interface blue veth1 eth --address 192.0.2.10/24 --route 198.51.100.0/24",
+        "Move host interface SRC into the sandbox, named PREFIX plus the sandbox's next"
+        " number (eth0, eth1, ...), and configure it. All or nothing: on failure it is back"
+        " in the host under its own name. With --bridge, SRC is a new bridge made inside.",
+    )
+    key(sp)
     sp.add_argument("src", metavar="SRC", help="the host interface to move in")
-    sp.add_argument("prefix", metavar="PREFIX", help="its name inside before its number")
-    sp.add_argument("--address", action=_Once, help="IPv4 address with prefix, 192.0.2.10/24")
-    sp.add_argument(
-        "--address-ipv6", action=_Once, help="IPv6 address with prefix (added without DAD)"
-    )
-    sp.add_argument(
-        "--route", action="append", metavar="NET", help="a link-scope route (repeatable)"
-    )
-    sp.add_argument("--mac", action=_Once, help="its MAC address inside")
+    sp.add_argument("prefix", metavar="PREFIX", help="its name inside, before its number")
+    interface_options(sp, "its MAC address inside")
     sp.add_argument("--bridge", action="store_true", help="create a bridge SRC in the sandbox")
-    sp.add_argument(
-        "--master",
-        action=_Once,
-        help="a bridge added to the sandbox, by the name it was added under",
-    )
     sp = add(
         "add-veth",
         cmd_add_veth,
         "create a veth pair with one end in a sandbox, configured",
+        "osl add-veth blue vh-blue eth --address 192.0.2.10/24 --host-master br0",
         "Create a veth pair in place: its sandbox end is born in the sandbox (no move, which"
         " is what makes add-interface wait ~30 ms on the kernel), named PREFIX plus the"
         " sandbox's next number (eth0, eth1, ...) and configured; its other end HOST_NAME"
         " stays in the host, up. All or nothing: on failure neither end is left."
         " remove-interface deletes the pair; so does destroying the sandbox.",
     )
-    sp.epilog = (
-        "example: osl add-veth blue vh-blue eth --address 192.0.2.10/24"
-        " --address-ipv6 2001:db8::10/64 --host-master br0"
-    )
-    sp.add_argument("key", metavar="NAME", help=_KEY_HELP)
+    key(sp)
     sp.add_argument("host_name", metavar="HOST_NAME", help="the host end's name (a new link)")
     sp.add_argument("prefix", metavar="PREFIX", help="the sandbox end's name before its number")
-    sp.add_argument("--address", action=_Once, help="IPv4 address with prefix, 192.0.2.10/24")
-    sp.add_argument(
-        "--address-ipv6", action=_Once, help="IPv6 address with prefix (added without DAD)"
-    )
-    sp.add_argument(
-        "--route", action="append", metavar="NET", help="a link-scope route (repeatable)"
-    )
-    sp.add_argument("--mac", action=_Once, help="the sandbox end's MAC address")
-    sp.add_argument(
-        "--master",
-        action=_Once,
-        help="a bridge added to the sandbox, by the name it was added under",
-    )
+    interface_options(sp, "the sandbox end's MAC address")
     sp.add_argument("--host-mtu", action=_Once, type=int, metavar="MTU", help="both ends' MTU")
     sp.add_argument("--host-mac", action=_Once, metavar="MAC", help="the host end's MAC")
     sp.add_argument(
         "--host-master", action=_Once, metavar="BRIDGE", help="a host bridge for the host end"
     )
     sp.add_argument("--host-down", action="store_true", help="leave the host end down")
-    sp = add("remove-interface", cmd_remove_interface, "give an interface back to the host")
-    sp.add_argument("key", metavar="NAME", help=_KEY_HELP)
-    sp.add_argument("name", metavar="INTERFACE", help="its name inside, or its host name")
-    sp = add("gateway", cmd_gateway, "set or unset the default gateway")
-    sp.add_argument("key", metavar="NAME", help=_KEY_HELP)
-    sp.add_argument("ip", nargs="?")
-    sp.add_argument("--ipv6", action="store_true")
-    sp.add_argument("--unset", action="store_true")
-    sp = add("route", cmd_route, "add or delete a static route: route add|del NAME DEST via HOP")
-    sp.add_argument("action", choices=("add", "del"))
-    sp.add_argument("key", metavar="NAME", help=_KEY_HELP)
-    sp.add_argument("dest")
-    sp.add_argument("via", choices=("via",))
-    sp.add_argument("nexthop")
-    sp = add("neigh", cmd_neigh, "add or delete a neighbor entry")
-    sp.add_argument("action", choices=("add", "del"))
-    sp.add_argument("key", metavar="NAME", help=_KEY_HELP)
-    sp.add_argument("ip")
-    sp.add_argument("mac")
-    sp.add_argument("--link", help="the interface's host-side (src) name")
+    sp = add(
+        "remove-interface",
+        cmd_remove_interface,
+        "give an interface back to the host (or delete one osl created)",
+        "osl remove-interface blue eth0",
+    )
+    key(sp)
+    sp.add_argument("name", metavar="INTERFACE", help=_IFACE_RULE)
+    sp = add(
+        "gateway",
+        cmd_gateway,
+        "set or unset the default gateway",
+        "osl gateway blue 192.0.2.1\n  osl gateway blue --ipv6 2001:db8::1\n"
+        "  osl gateway blue --unset",
+        "Set the default route via IP (IPv4; IPv6 with --ipv6), out of the interface a route"
+        " lookup in the sandbox finds; --unset removes it.",
+    )
+    key(sp)
+    sp.add_argument("ip", nargs="?", metavar="IP", help="the gateway's address")
+    sp.add_argument("--ipv6", action="store_true", help="the IPv6 default route")
+    sp.add_argument("--unset", action="store_true", help="remove the default route")
+    sp = add(
+        "route",
+        cmd_route,
+        "add or delete a static route: route add|del NAME DEST via HOP",
+        "osl route add blue 203.0.113.0/24 via 192.0.2.1",
+    )
+    sp.add_argument("action", choices=("add", "del"), help="add or del")
+    key(sp)
+    sp.add_argument("dest", metavar="DEST", help="the destination network, 203.0.113.0/24")
+    sp.add_argument("hop", nargs="+", metavar="[via] HOP", help="the next hop's address")
+    sp = add(
+        "neigh",
+        cmd_neigh,
+        "add or delete a neighbor (ARP/NDP) or forwarding (FDB) entry",
+        "osl neigh add blue 192.0.2.20 02:42:c0:00:02:14 --link eth0",
+    )
+    sp.add_argument("action", choices=("add", "del"), help="add or del")
+    key(sp)
+    sp.add_argument("ip", metavar="IP", help="the neighbor's IP address")
+    sp.add_argument("mac", metavar="MAC", help="its MAC address")
+    sp.add_argument("--link", action=_Once, metavar="INTERFACE", help=_IFACE_RULE)
     sp.add_argument("--bridge", action="store_true", help="a forwarding (FDB) entry")
-    sp = add("destroy", cmd_destroy, "destroy a sandbox")
-    sp.add_argument("key", metavar="NAME", help=_KEY_HELP)
-    add("gc", cmd_gc, "remove the keys of destroyed sandboxes now")
-    sp = add("monitor", cmd_monitor, "print link, address, route and neighbor events")
+    sp = add("destroy", cmd_destroy, "destroy a sandbox", "osl destroy blue")
+    key(sp)
+    add("gc", cmd_gc, "remove the keys of destroyed sandboxes now", "osl gc")
+    sp = add(
+        "exec",
+        cmd_exec,
+        "run a program inside a sandbox's network namespace",
+        "osl exec blue ip addr",
+        "Enter the sandbox's network namespace and run COMMAND there in place of osl (its"
+        " exit status is the command's). Only the network namespace changes: unlike `ip"
+        " netns exec`, no mount namespace is made and /etc/netns is not bound.",
+    )
+    sp.intermixed = False  # type: ignore[attr-defined]
+    key(sp)
+    sp.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND ...", help="what to run")
+    sp = add(
+        "monitor",
+        cmd_monitor,
+        "print link, address, route and neighbor events",
+        "osl monitor blue --timeout 10",
+    )
     sp.add_argument(
         "key", nargs="?", metavar="NAME", help=f"{_KEY_HELP} (default: the caller's own)"
     )
-    sp.add_argument("--timeout", type=float, default=None, help="stop after this quiet time (s)")
-    sp = add("decode", cmd_decode, "decode netlink bytes (binary or hex) from a file or stdin")
-    sp.add_argument("file", nargs="?")
+    sp.add_argument(
+        "--timeout", action=_Once, type=float, help="stop after this quiet time (seconds)"
+    )
+    sp = add(
+        "decode",
+        cmd_decode,
+        "decode netlink bytes (binary or hex) from a file or stdin",
+        "osl decode capture.bin",
+    )
+    sp.add_argument("file", nargs="?", metavar="FILE", help="the bytes (default: stdin)")
     sp.add_argument("--hex", action="store_true", help="the input is hex text")
+    sp = add("help", cmd_help, "show a command's arguments and an example", "osl help add-veth")
+    sp.add_argument("topic", nargs="?", metavar="COMMAND", help="the command")
+    sp = add(
+        "completion",
+        cmd_completion,
+        "print a shell completion script",
+        'eval "$(osl completion bash)"',
+    )
+    sp.add_argument("shell", choices=("bash",), help="the shell (bash)")
     return p
+
+
+def cmd_help(args: argparse.Namespace) -> int:
+    p = parser()
+    if args.topic is None:
+        p.print_help()
+        return 0
+    subs = _subparsers(p)
+    if args.topic not in subs:
+        raise UsageError(f"no command {args.topic!r}: the commands are {', '.join(subs)}")
+    subs[args.topic].print_help()
+    return 0
+
+
+def _subparsers(p: argparse.ArgumentParser) -> dict:
+    (action,) = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
+
+
+_COMPLETION = r"""# bash completion for osl: eval "$(osl completion bash)"
+_osl() {
+    local cur=${COMP_WORDS[COMP_CWORD]} cmd="" i
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case ${COMP_WORDS[i]} in -*) ;; *) cmd=${COMP_WORDS[i]}; break ;; esac
+    done
+    if [ -z "$cmd" ]; then
+        COMPREPLY=($(compgen -W "__COMMANDS__ --json --debug --version --help" -- "$cur"))
+        return
+    fi
+    case $cur in
+        -*) COMPREPLY=($(compgen -W "$(osl help "$cmd" 2>/dev/null |
+                grep -oE -- '--[a-z0-9-]+' | sort -u)" -- "$cur")) ;;
+        *) COMPREPLY=($(compgen -W "$(ls "${OSL_NETNS_DIR:-/run/netns}" 2>/dev/null)" \
+                -- "$cur")) ;;
+    esac
+}
+complete -o default -F _osl osl
+"""
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    commands = " ".join(_subparsers(parser()))
+    print(_COMPLETION.replace("__COMMANDS__", commands), end="")
+    return 0
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    from osl import _sys, netns
+
+    if not args.argv:
+        raise UsageError("give the command to run: osl exec NAME COMMAND [ARG...]")
+    argv = args.argv[1:] if args.argv[0] == "--" else args.argv
+    key = _key_path(args.key)
+    _need_root()
+    if _found_at(key) != "sandbox":
+        raise FileNotFoundError(errno.ENOENT, "no such sandbox", key)
+    with netns.NetNS.open(key) as ns:
+        # for good: this process becomes the command (the one place osl runs a program,
+        # and only the one the user named)
+        _sys.setns(ns.fd, _sys.CLONE_NEWNET, key)
+    sys.stdout.flush()
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as e:
+        where = f" {argv[0]}"
+        print(f"osl: exec{where}: {_errno_name(e.errno)} {e.strerror}", file=sys.stderr)
+        return 127 if e.errno == errno.ENOENT else 126
+    return 0  # pragma: no cover - execvp does not return
 
 
 def _warning_line(message: Any, category: Any, *_: Any, **__: Any) -> str:

@@ -450,7 +450,7 @@ class Sandbox:
         with self._lock:
             self._check_live()
             if route not in self._static_routes:
-                raise LookupError(f"{route!r} was not added to this sandbox")
+                raise LookupError(f"no static route {route} was added to this sandbox")
             msg = R.del_route(route.destination, gateway=route.next_hop)
             self._client.request(msg, f"remove static route {route.destination}")
             self._static_routes.remove(route)

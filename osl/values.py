@@ -79,6 +79,10 @@ class StaticRoute:
     def __hash__(self) -> int:
         return hash(self._key())
 
+    def __str__(self) -> str:
+        """As ``ip route`` writes it: ``203.0.113.0/24 via 192.0.2.1``."""
+        return f"{self.destination} via {self.next_hop}" if self.next_hop else str(self.destination)
+
     def __repr__(self) -> str:
         via = f", next_hop='{self.next_hop}'" if self.next_hop is not None else ""
         kind = "" if self.route_type == NEXTHOP else ", route_type=CONNECTED"

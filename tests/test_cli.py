@@ -4,6 +4,7 @@ suite's throwaway namespaces and its ``OSL_NETNS_DIR``), with the kernel read ba
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import os
@@ -357,7 +358,7 @@ def test_create_names_are_never_truncated(names: Callable[[str], str]) -> None:
     assert osl("create", "production-10").out.strip() == long
     assert _ns_inode(short) != _ns_inode(long)
     assert {"production-1", "production-10"} <= {x["name"] for x in ipj(None, "netns", "list")}
-    assert {short, long} <= set(osl("list").out.splitlines())
+    assert {"production-1", "production-10"} <= set(osl("list").out.splitlines())
     osl("destroy", "production-10")
     assert not os.path.lexists(long)
     assert mounted(short) and link_names("production-1") == {"lo"}
@@ -502,12 +503,26 @@ def test_create_over_an_empty_file_needs_force(names: Callable[[str], str]) -> N
 @pytest.mark.kernel
 def test_create_path_json_and_list(new_key: Callable[[str], str]) -> None:
     key = new_key("clilist")
+    name = os.path.basename(key)
     assert json.loads(osl("--json", "create", key).out) == {"key": key}
-    assert key in osl("list").out.splitlines()
-    assert key in json.loads(osl("--json", "list").out)
-    assert "UP" in link(os.path.basename(key), "lo")["flags"]
+    assert name in osl("list").out.splitlines()  # names, as ip netns list prints them
+    assert {"name": name, "key": key} in json.loads(osl("--json", "list").out)["sandboxes"]
+    assert "UP" in link(name, "lo")["flags"]
     osl("destroy", key)
-    assert key not in json.loads(osl("--json", "list").out)
+    assert name not in osl("list").out.splitlines()
+
+
+@pytest.mark.kernel
+def test_list_names_only_sandboxes_and_says_what_else_is_there(
+    names: Callable[[str], str],
+) -> None:
+    key = names("clilistfile")
+    Path(key).write_text("")
+    res = osl("list")
+    assert "clilistfile" not in res.out.splitlines()
+    assert "osl: list: clilistfile is no sandbox: empty file" in res.err
+    data = json.loads(osl("--json", "list").out)
+    assert {"name": "clilistfile", "what": "empty file"} in data["not_sandboxes"]
 
 
 @pytest.mark.kernel
@@ -661,6 +676,74 @@ def test_remove_interface_unknown_name_is_one_line(sandbox: Sb) -> None:
     assert "eth7" in line
 
 
+@pytest.mark.kernel
+def test_every_interface_argument_takes_either_name(sandbox: Sb, veth: Callable) -> None:
+    src, _ = veth()
+    osl("add-interface", sandbox.key, "clibr", "br", "--bridge")  # br0, added as clibr
+    # --master by the bridge's name inside
+    assert osl("add-interface", sandbox.key, src, "eth", "--master", "br0").out.strip() == "eth1"
+    assert link(sandbox.name, "eth1")["master"] == "br0"
+    # --link by the name inside, then by the name it was added under
+    osl("neigh", "add", sandbox.key, "192.0.2.20", "02:42:c0:00:02:14", "--link", "eth1")
+    osl("neigh", "add", sandbox.key, "192.0.2.21", "02:42:c0:00:02:15", "--link", src)
+    got = {(n["dst"], n["dev"]) for n in ipj(sandbox.name, "neigh", "show")}
+    assert {("192.0.2.20", "eth1"), ("192.0.2.21", "eth1")} <= got
+    line = one_error_line(osl("neigh", "add", sandbox.key, "192.0.2.22", "02:42:c0:00:02:16",
+                              "--link", "nope0", check=False))  # fmt: skip
+    assert f"eth1 (added as {src})" in line and "br0 (added as clibr)" in line
+    res = osl("add-interface", sandbox.key, "clibr2", "br", "--master", "eth1", check=False)
+    assert "eth1 is not a bridge" in one_error_line(res)
+
+
+@pytest.mark.kernel
+def test_exec_runs_the_command_inside_and_returns_its_status(sandbox: Sb) -> None:
+    res = osl("exec", sandbox.key, "readlink", "/proc/self/ns/net")
+    assert res.out.strip() == f"net:[{os.stat(sandbox.key).st_ino}]"
+    assert osl("exec", sandbox.name, "sh", "-c", "exit 3", check=False).rc == 3
+    assert osl("exec", sandbox.name, "--", "sh", "-c", "exit 4", check=False).rc == 4
+    res = osl("exec", sandbox.name, "no-such-program-here", check=False)
+    assert res.rc == 127 and "ENOENT" in res.err
+    res = osl("exec", sandbox.name, check=False)
+    assert res.rc == 2 and "give the command to run" in res.err
+
+
+def test_every_command_documents_every_argument_and_shows_an_example() -> None:
+    from osl import cli
+
+    p = cli.parser()
+    subs = cli._subparsers(p)
+    for name, sp in subs.items():
+        assert sp.epilog and sp.epilog.startswith("example:"), name
+        for action in sp._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, (name, action.dest)
+            # an option of one value is a _Once (argparse's own store keeps the last silently)
+            if action.option_strings:
+                assert not isinstance(action, argparse._StoreAction), (name, action.dest)
+    assert osl("help", "add-veth").out == osl("add-veth", "--help").out
+    assert "example:\n  osl add-veth" in osl("help", "add-veth").out
+
+
+def test_bash_completion_completes_commands_and_options(tmp_path: Path) -> None:
+    script = tmp_path / "osl-completion.bash"
+    script.write_text(osl("completion", "bash").out)
+    assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "osl").write_text(f'#!/bin/sh\nexec {sys.executable} -m osl "$@"\n')
+    (fake / "osl").chmod(0o755)
+    probe = (
+        f"source {shlex.quote(str(script))}\n"
+        'COMP_WORDS=(osl add-); COMP_CWORD=1; _osl; echo "${COMPREPLY[*]}"\n'
+        'COMP_WORDS=(osl add-veth --host-ma); COMP_CWORD=2; _osl; echo "${COMPREPLY[*]}"\n'
+    )
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "PYTHONPATH": _pythonpath()}
+    run = subprocess.run(["bash", "-c", probe], check=True, capture_output=True, text=True, env=env)
+    out = run.stdout
+    assert out.splitlines() == ["add-interface add-veth", "--host-mac --host-master"]
+
+
 # ----------------------------------------------------------------------------- gateway, route
 
 
@@ -712,6 +795,36 @@ def test_gateway_unset_removes_only_its_family(wired: Sb) -> None:
     osl("gateway", wired.key, "--unset")
     assert default_routes(wired.name) == []
     assert [r["gateway"] for r in default_routes(wired.name, "-6")] == ["2001:db8::1"]
+
+
+@pytest.mark.kernel
+def test_gateway_messages_say_what_to_do(wired: Sb) -> None:
+    res = osl("gateway", wired.key, check=False)
+    assert res.rc == 2
+    assert res.err.strip() == "osl: gateway: give the gateway's IP address, or --unset to remove it"
+    res = osl("gateway", wired.key, "2001:db8::1", check=False)
+    assert res.rc == 2 and "add --ipv6" in res.err and "gateway: gateway" not in res.err
+    res = osl("gateway", wired.key, "--ipv6", "192.0.2.1", check=False)
+    assert res.rc == 2 and "--ipv6 takes an IPv6" in res.err
+    assert default_routes(wired.name) == []
+
+
+@pytest.mark.kernel
+def test_route_takes_via_or_not_and_speaks_like_ip(wired: Sb) -> None:
+    res = osl("route", "add", wired.key, "203.0.113.0/24", "192.0.2.1")
+    assert res.out.strip() == "203.0.113.0/24 via 192.0.2.1 added"
+    res = osl("--json", "route", "del", wired.key, "203.0.113.0/24", "via", "192.0.2.1")
+    assert json.loads(res.out) == {
+        "dst": "203.0.113.0/24",
+        "gateway": "192.0.2.1",
+        "done": "removed",
+    }
+    line = one_error_line(
+        osl("route", "del", wired.key, "203.0.113.0/24", "192.0.2.1", check=False)
+    )
+    assert "no static route 203.0.113.0/24 via 192.0.2.1" in line and "StaticRoute" not in line
+    res = osl("route", "add", wired.key, "203.0.113.0/24", "via", "via", check=False)
+    assert res.rc == 2 and "DEST via HOP" in res.err
 
 
 @pytest.mark.kernel
