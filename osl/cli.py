@@ -10,7 +10,7 @@ import os
 import sys
 import textwrap
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -87,11 +87,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
         try:
             data = bytes.fromhex(text)
         except ValueError as e:
-            return _fail(f"decode: input looks like hex but is not: {e}")
-    try:
-        msgs = nl.decode(data)
-    except nl.DecodeError as e:
-        return _fail(f"decode: {e}")
+            raise ValueError(f"input looks like hex but is not: {e}") from None
+    msgs = nl.decode(data)  # a DecodeError is a ValueError: one line, or JSON
     for msg in msgs:
         print(json.dumps(msg.to_dict()) if args.json else str(msg))
     return 0
@@ -505,7 +502,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- parser
 
 
-class _Intermixed(argparse.ArgumentParser):
+class _Top(argparse.ArgumentParser):
+    """The parsers' refusals: argparse's usage and message on stderr, exit 2; under
+    ``--json`` an error object on stdout instead (``_Refused``, reported by ``main``)."""
+
+    json_errors = False
+
+    def error(self, message: str) -> NoReturn:
+        if self.json_errors:
+            raise _Refused(f"{self.prog}: {message}")
+        super().error(message)
+
+
+class _Intermixed(_Top):
     """A subcommand's parser that takes options between its positionals, as in
     ``gateway KEY --ipv6 IP`` (plain argparse stops filling ``ip`` at the option)."""
 
@@ -554,7 +563,7 @@ _KEY_HELP = "a sandbox name (a file in $OSL_NETNS_DIR, default /run/netns) or an
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Top(
         prog="osl",
         description="Linux network sandboxes: network namespaces kept on key files, filled"
         " with interfaces and configured. `osl help COMMAND` shows a command's arguments"
@@ -847,8 +856,39 @@ def _warning_line(message: Any, category: Any, *_: Any, **__: Any) -> str:
     return f"osl: warning: {message}\n"
 
 
+def _error(
+    json_out: bool,
+    message: str,
+    code: int = EXIT_ERROR,
+    err: int | None = None,
+    kernel: str | None = None,
+) -> int:
+    """Report a failure: one ``osl: ...`` line on stderr, or under ``--json`` an object on
+    stdout (``error``, ``errno`` and its name, the kernel's own message); the exit code."""
+    if json_out:
+        data = {
+            "error": message,
+            "errno": err,
+            "errno_name": None if err is None else _errno_name(err),
+            "kernel": kernel,
+        }
+        print(json.dumps(data))
+        return code
+    return _fail(message, code)
+
+
+class _Refused(Exception):
+    """A command line the parser refused (raised by its ``error`` under ``--json``)."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    json_out = "--json" in argv
+    _Intermixed.json_errors = _Top.json_errors = json_out
+    try:
+        args = parser().parse_args(argv)
+    except _Refused as e:
+        return _error(True, str(e), EXIT_USAGE)
     if not args.debug:  # e.g. a malformed record skipped: one line, no source location
         warnings.formatwarning = _warning_line
     try:
@@ -858,7 +898,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except UsageError as e:
-        return _fail(f"{args.command}: {e}", EXIT_USAGE)
+        return _error(args.json, f"{args.command}: {e}", EXIT_USAGE)
     except Exception as e:
         if args.debug:
             raise
@@ -868,13 +908,14 @@ def main(argv: list[str] | None = None) -> int:
             detail = f"{e.what}: {_errno_name(e.errno)} {os.strerror(e.errno)}"
             if e.kernel_message:
                 detail += f": {e.kernel_message}"
-            return _fail(detail)
+            return _error(args.json, detail, err=e.errno, kernel=e.kernel_message)
         if isinstance(e, OSError) and e.errno:
             where = f" {e.filename}" if e.filename else ""
-            return _fail(f"{args.command}{where}: {_errno_name(e.errno)} {e.strerror}")
+            text = f"{args.command}{where}: {_errno_name(e.errno)} {e.strerror}"
+            return _error(args.json, text, err=e.errno)
         if isinstance(e, (ValueError, LookupError, TypeError)):
-            return _fail(f"{args.command}: {e}")
-        return _fail(f"{args.command}: {type(e).__name__}: {e}")
+            return _error(args.json, f"{args.command}: {e}")
+        return _error(args.json, f"{args.command}: {type(e).__name__}: {e}")
 
 
 if __name__ == "__main__":  # pragma: no cover

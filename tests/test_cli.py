@@ -5,6 +5,7 @@ suite's throwaway namespaces and its ``OSL_NETNS_DIR``), with the kernel read ba
 from __future__ import annotations
 
 import argparse
+import errno
 import itertools
 import json
 import os
@@ -288,16 +289,16 @@ def test_create_twice_is_eexist_and_leaves_the_first_sandbox_whole(
     src, _ = veth()
     osl("add-interface", sandbox.name, src, "eth", "--address", "192.0.2.10/24")
     inode = _ns_inode(sandbox.key)
-    for argv in (
-        ["create", sandbox.name],
-        ["create", sandbox.key],
-        ["--json", "create", sandbox.name],
-    ):
+    for argv in (["create", sandbox.name], ["create", sandbox.key]):
         res = osl(*argv, check=False)
         line = one_error_line(res)
         assert line.startswith(f"osl: create {sandbox.key}: EEXIST File exists"), line
         assert "--force" in line  # what would replace it
         assert res.out == ""
+    res = osl("--json", "create", sandbox.name, check=False)
+    data = json.loads(res.out)
+    assert (res.rc, res.err, data["errno_name"]) == (1, "", "EEXIST")
+    assert data["error"].startswith(f"create {sandbox.key}: EEXIST File exists")
     # the first sandbox, untouched: same namespace, its interface still configured in it
     assert _ns_inode(sandbox.key) == inode and mounted(sandbox.key)
     assert "UP" in link(sandbox.name, "eth0")["flags"]
@@ -705,6 +706,29 @@ def test_exec_runs_the_command_inside_and_returns_its_status(sandbox: Sb) -> Non
     assert res.rc == 127 and "ENOENT" in res.err
     res = osl("exec", sandbox.name, check=False)
     assert res.rc == 2 and "give the command to run" in res.err
+
+
+@pytest.mark.kernel
+def test_errors_under_json_are_one_object_on_stdout(sandbox: Sb) -> None:
+    cases = [
+        (["nothere"], 2, None),
+        (["gateway", sandbox.key], 2, None),
+        (["add-veth", sandbox.key, "h", "eth", "--mac", "a", "--mac", "b"], 2, None),
+        (["remove-interface", sandbox.key, "eth7"], 1, None),
+        (["route", "add", sandbox.key, "203.0.113.0/24", "via", "192.0.2.1"], 1, "ENETUNREACH"),
+        (["destroy", "/nonexistent-osl-key"], 1, "ENOENT"),
+    ]
+    for argv, rc, name in cases:
+        res = osl("--json", *argv, check=False)
+        assert (res.rc, res.err) == (rc, ""), (argv, res)
+        (line,) = res.out.splitlines()
+        data = json.loads(line)
+        assert set(data) == {"error", "errno", "errno_name", "kernel"}, data
+        assert isinstance(data["error"], str) and data["error"], data
+        assert data["errno_name"] == name, data
+        assert data["errno"] == (None if name is None else getattr(errno, name)), data
+        assert data["kernel"] is None or isinstance(data["kernel"], str), data
+    assert link_names(sandbox.name) == {"lo"}  # none of them changed anything
 
 
 def test_every_command_documents_every_argument_and_shows_an_example() -> None:
