@@ -163,6 +163,18 @@ def test_demo_json_every_interface_carried_traffic_and_nothing_is_left_behind() 
 
 
 @pytest.mark.kernel
+def test_demo_200_runs_in_a_row_none_fails() -> None:
+    # it once failed 1 run in 10: the first datagram to a bridge port not yet forwarding
+    failures = []
+    for n in range(200):
+        res = osl("--json", "demo", check=False)
+        if res.rc != 0:
+            failures.append((n, res.rc, res.out[-300:], res.err[-300:]))
+    assert failures == [], f"{len(failures)} of 200 runs failed: {failures[:3]}"
+    assert _demo_leftovers() == []
+
+
+@pytest.mark.kernel
 def test_demo_text_prints_steps_table_and_ok() -> None:
     res = osl("demo")
     lines = res.out.splitlines()
