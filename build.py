@@ -10,7 +10,9 @@ This one file has three roles:
 * a developer command: ``python build.py`` compiles ``osl/_native*.so`` in place.
 
 If the module is absent at run time, ``osl`` falls back to cffi's ABI mode (see
-``osl/_sys.py``); set ``OSL_BUILD_NATIVE=0`` to install without compiling.
+``osl/_sys.py``). ``OSL_BUILD_NATIVE``: ``0`` installs without compiling, ``1`` insists
+on compiling (no compiler: the build fails), unset compiles when a C compiler is found and
+otherwise installs without the module, saying so in one line.
 """
 
 from __future__ import annotations
@@ -24,6 +26,26 @@ NATIVE = os.path.join(HERE, "native")
 def _read(name: str) -> str:
     with open(os.path.join(NATIVE, name), encoding="utf-8") as f:
         return f.read()
+
+
+def native_choice(env: dict, which) -> tuple[bool, str | None]:
+    """Whether to compile ``osl._native`` (``env``: the environment, ``which``: finds a
+    program on PATH), and the line to say when it is not compiled."""
+    want = env.get("OSL_BUILD_NATIVE", "").strip()
+    if want == "0":
+        return False, None
+    if want == "1":
+        return True, None
+    import shlex
+    import sysconfig
+
+    cc = shlex.split(env.get("CC") or sysconfig.get_config_var("CC") or "cc") or ["cc"]
+    if which(cc[0]) is None:
+        return False, (
+            f"osl: no C compiler ({cc[0]}) found: installing without the compiled module;"
+            " osl will use cffi's ABI mode (set OSL_BUILD_NATIVE=1 to insist on compiling)"
+        )
+    return True, None
 
 
 def _make_ffibuilder():  # -> cffi.FFI (imported lazily)
@@ -55,11 +77,17 @@ if _orig is not None:
         """setuptools' backend with the cffi extension added (there is no setup.py)."""
 
         def run_setup(self, setup_script: str = "setup.py") -> None:
+            import shutil
+            import sys
+
             import setuptools
 
             kwargs = {}
-            if os.environ.get("OSL_BUILD_NATIVE", "1") != "0":
+            compile_it, why_not = native_choice(dict(os.environ), shutil.which)
+            if compile_it:
                 kwargs["cffi_modules"] = ["build.py:ffibuilder"]
+            elif why_not:
+                print(why_not, file=sys.stderr)
             setuptools.setup(**kwargs)
 
     _backend = _OslBackend()

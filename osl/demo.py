@@ -209,7 +209,10 @@ def run(json_output: bool = False) -> int:
     """Run the demo; 0 when every interface carried traffic and nothing was left behind."""
     steps = _Steps(quiet=json_output)
     keydir = tempfile.mkdtemp(prefix="osl-demo-", dir="/run" if os.path.isdir("/run") else None)
-    report: dict = {"keydir": keydir}
+    from osl import _sys
+
+    native = f"{_sys.native_mode()} ({_sys.native_origin()})"
+    report: dict = {"keydir": keydir, "native": native}
     failure: list[BaseException] = []
 
     def body() -> None:
@@ -222,6 +225,7 @@ def run(json_output: bool = False) -> int:
         print(
             f"osl demo: {SANDBOXES} sandboxes on a bridge in a scratch namespace (keys in {keydir})"
         )
+        print(f"native calls: {native}")
     start = time.perf_counter()
     # a thread of its own: it enters the scratch host namespace, and ends with it
     worker = threading.Thread(target=body, name="osl-demo")

@@ -155,6 +155,7 @@ def test_demo_json_every_interface_carried_traffic_and_nothing_is_left_behind() 
         assert row["rx_packets"] > 0 and row["tx_packets"] > 0, row
         assert row["rx_bytes"] > 0 and row["tx_bytes"] > 0, row
     assert report["udp_bytes_received"] > 0
+    assert report["native"].split()[0] in ("api", "abi")
     assert report["leftovers"] == []
     assert report["ok"] is True
     assert not os.path.exists(report["keydir"])
@@ -179,6 +180,7 @@ def test_demo_text_prints_steps_table_and_ok() -> None:
     res = osl("demo")
     lines = res.out.splitlines()
     assert lines[0].startswith("osl demo: 3 sandboxes")
+    assert lines[1].startswith(("native calls: api (", "native calls: abi ("))  # which ran
     assert any("traffic: sandbox 0 -> sandbox 1, UDP over IPv6" in x for x in lines)
     assert "left behind: nothing (no key, no mount)" in res.out
     assert lines[-1].endswith("OK")
