@@ -327,19 +327,22 @@ def _iface_dict(i: Any) -> dict:
     }
 
 
+def _settings(sb: Any, args: argparse.Namespace) -> dict:
+    """The sandbox-side settings of add-interface and add-veth (the parser's
+    ``interface_options``), as the library's keywords."""
+    return {
+        "address": args.address,
+        "address_ipv6": args.address_ipv6,
+        "routes": args.route or (),
+        "mac_address": args.mac,
+        "master": _bridge(sb, args.master),
+    }
+
+
 def cmd_add_interface(args: argparse.Namespace) -> int:
     sb = _open(args.key)
     try:
-        iface = sb.add_interface(
-            args.src,
-            args.prefix,
-            address=args.address,
-            address_ipv6=args.address_ipv6,
-            routes=args.route or (),
-            mac_address=args.mac,
-            bridge=args.bridge,
-            master=_bridge(sb, args.master),
-        )
+        iface = sb.add_interface(args.src, args.prefix, bridge=args.bridge, **_settings(sb, args))
     finally:
         sb.close()
     _out(args, _iface_dict(iface), lambda: iface.dst_name)
@@ -352,11 +355,7 @@ def cmd_add_veth(args: argparse.Namespace) -> int:
         iface = sb.add_veth(
             args.host_name,
             args.prefix,
-            address=args.address,
-            address_ipv6=args.address_ipv6,
-            routes=args.route or (),
-            mac_address=args.mac,
-            master=_bridge(sb, args.master),
+            **_settings(sb, args),
             host_mtu=args.host_mtu,
             host_mac=args.host_mac,
             host_master=args.host_master,
