@@ -178,10 +178,11 @@ class Plumbing:
                 intent = record.doing(ADDING, n=n)
                 msg = making.request(made, self.ns.fd, host)
                 if making.names_peer:
-                    # NLM_F_ECHO: the kernel answers with the link it made in the host (since
-                    # Linux 6.3, rtnl_newlink_create), its IFLA_LINK the index of its peer in
-                    # the sandbox; an older kernel sends nothing, and the link is looked up.
-                    # Only here: an echo goes to the port id in the made link's namespace.
+                    # NLM_F_ECHO: a kernel that honours it for a new link (rtnl_newlink_create;
+                    # 6.18 does) answers with the link it made in the host, its IFLA_LINK the
+                    # index of its peer in the sandbox; one that does not sends nothing, and
+                    # the link is looked up. Only here: an echo goes to the port id in the
+                    # made link's namespace.
                     msg.flags |= C.NLM_F_ECHO
                 replies = host.request(msg, f"{what}: create the {iface.made}")
                 index = next(

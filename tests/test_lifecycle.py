@@ -92,7 +92,7 @@ def test_add_veth_learns_the_sandbox_end_from_the_kernels_echo_or_asks(
     sandboxes: Sandboxes, host: Host, monkeypatch: pytest.MonkeyPatch, echo: bool
 ) -> None:
     sb = sandboxes.new()
-    if not echo:  # a kernel before 6.3 answers a create with the ack alone
+    if not echo:  # a kernel that ignores the flag on a create answers with the ack alone
         monkeypatch.setattr(C, "NLM_F_ECHO", 0)
     gets = _link_gets(sb.client, monkeypatch)
     iface = sb.add_veth(host.name("h"), "eth", address="192.0.2.2/24")
