@@ -255,32 +255,36 @@ def _bridge(sb: Any, name: str | None) -> str | None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from osl import ipwords
+
     sb = _open(args.key)
     try:
         rt = sb.client
         links = rt.links()
+        names = {m.index: m.get("ifname") for m in links}
         state = {
             "key": sb.key,
             "interfaces": [_iface_dict(i) for i in sb.interfaces],
             "gateway": sb.gateway,
             "gateway_ipv6": sb.gateway_ipv6,
-            "static_routes": [repr(r) for r in sb.static_routes],
+            "static_routes": [
+                {"dst": str(r.destination), "gateway": str(r.next_hop)} for r in sb.static_routes
+            ],
             "links": [
                 {
                     "index": m.index,
                     "ifname": m.get("ifname"),
                     "up": bool(m.ifi_flags & 1),
+                    "operstate": _OPERSTATES.get(m.get("operstate"), "UNKNOWN"),
                     "mtu": m.get("mtu"),
                     "address": m.get("address"),
                     "stats": _stats(m.get("stats64")),
                 }
                 for m in links
             ],
-            "addresses": [
-                f"{m.get('address')}/{m.prefixlen} dev {m.index}" for m in rt.addresses()
-            ],
-            "routes": [str(m) for m in rt.routes(table=None)],
-            "neighbors": [str(m) for m in rt.neighbors()],
+            "addresses": [ipwords.address_fields(m, names) for m in rt.addresses()],
+            "routes": [ipwords.route_fields(m, names) for m in rt.routes()],
+            "neighbors": [ipwords.neighbor_fields(m, names) for m in rt.neighbors()],
         }
     finally:
         sb.close()
@@ -291,16 +295,31 @@ def cmd_show(args: argparse.Namespace) -> int:
     for link in state["links"]:
         s = link["stats"] or {}
         print(
-            f"  link {link['index']:>3} {link['ifname']:<12} {'UP' if link['up'] else 'down':<4}"
+            f"  link {link['index']:>3} {link['ifname']:<12} {link['operstate']:<8}"
             f" mtu {link['mtu']} {link['address']}  rx {s.get('rx_packets', 0)} pkts"
             f" {s.get('rx_bytes', 0)} B  tx {s.get('tx_packets', 0)} pkts {s.get('tx_bytes', 0)} B"
         )
     for iface in state["interfaces"]:
         print(f"  interface {iface['dst_name']} (host name {iface['src_name']})")
-    for section in ("addresses", "routes", "neighbors"):
-        for line in state[section]:
-            print(f"  {section[:-1] if section != 'addresses' else 'address'} {line}")
+    for fields in state["addresses"]:
+        print(f"  address {ipwords.address_line(fields)}")
+    for fields in state["routes"]:
+        print(f"  route {ipwords.route_line(fields)}")
+    for fields in state["neighbors"]:
+        print(f"  neighbor {ipwords.neighbor_line(fields)}")
     return 0
+
+
+#: IFLA_OPERSTATE in ``ip``'s words (RFC 2863; linux/if.h IF_OPER_*)
+_OPERSTATES = {
+    0: "UNKNOWN",
+    1: "NOTPRESENT",
+    2: "DOWN",
+    3: "LOWERLAYERDOWN",
+    4: "TESTING",
+    5: "DORMANT",
+    6: "UP",
+}
 
 
 def _stats(s: Any) -> Any:
@@ -415,6 +434,18 @@ def _ip(text: str, what: str) -> Any:
 
 
 def cmd_route(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        if args.dest is not None or args.hop:
+            raise UsageError("route list takes a sandbox name only")
+        return _route_list(args)
+    if args.dest is None or not args.hop:
+        raise UsageError(f"give the route: route {args.action} NAME DEST via HOP")
+    if args.table != "main" or args.v4 or args.v6:
+        raise UsageError("--table, -4 and -6 are for route list")
+    return _route_change(args)
+
+
+def _route_change(args: argparse.Namespace) -> int:
     import osl
 
     hop = args.hop
@@ -434,6 +465,40 @@ def cmd_route(args: argparse.Namespace) -> int:
     done = "added" if args.action == "add" else "removed"
     data = {"dst": str(route.destination), "gateway": str(route.next_hop), "done": done}
     _out(args, data, lambda: f"{route} {done}")
+    return 0
+
+
+def _table(text: str) -> int | None:
+    """``--table``: a name, a number, or ``all`` (None)."""
+    from osl.netlink import consts as C
+
+    if text == "all":
+        return None
+    by_name = {name: number for number, name in C.TABLE_NAMES.items()}
+    if text in by_name:
+        return by_name[text]
+    if text.isdigit() and 0 < int(text) < 1 << 32:
+        return int(text)
+    raise UsageError(f"--table {text!r}: give main, local, default, all or a number")
+
+
+def _route_list(args: argparse.Namespace) -> int:
+    from osl import ipwords
+    from osl.netlink import consts as C
+
+    table = _table(args.table)
+    families = [C.AF_INET] * (not args.v6) + [C.AF_INET6] * (not args.v4)
+    sb = _open(args.key)
+    try:
+        names = {m.index: m.get("ifname") for m in sb.client.links()}
+        routes = [
+            ipwords.route_fields(m, names, all_tables=table is None)
+            for family in families
+            for m in sb.client.routes(family, table=table)
+        ]
+    finally:
+        sb.close()
+    _out(args, routes, lambda: "\n".join(ipwords.route_line(r) for r in routes))
     return 0
 
 
@@ -717,13 +782,26 @@ def parser() -> argparse.ArgumentParser:
     sp = add(
         "route",
         cmd_route,
-        "add or delete a static route: route add|del NAME DEST via HOP",
-        "osl route add blue 203.0.113.0/24 via 192.0.2.1",
+        "add or delete a static route, or list routes as ip route does",
+        "osl route add blue 203.0.113.0/24 via 192.0.2.1\n  osl route list blue --table all",
+        "route add|del NAME DEST [via] HOP: a static route of the sandbox. route list NAME:"
+        " the routes in the kernel, in `ip route`'s words (--json: `ip -j route`'s fields),"
+        " IPv4 then IPv6, of the main table unless --table says otherwise.",
     )
-    sp.add_argument("action", choices=("add", "del"), help="add or del")
+    sp.add_argument("action", choices=("add", "del", "list"), help="add, del or list")
     key(sp)
-    sp.add_argument("dest", metavar="DEST", help="the destination network, 203.0.113.0/24")
-    sp.add_argument("hop", nargs="+", metavar="[via] HOP", help="the next hop's address")
+    sp.add_argument(
+        "dest", nargs="?", metavar="DEST", help="the destination network, 203.0.113.0/24"
+    )
+    sp.add_argument("hop", nargs="*", metavar="[via] HOP", help="the next hop's address")
+    sp.add_argument(
+        "--table",
+        action=_Once,
+        default="main",
+        help="list: main (the default), local, default, a number, or all",
+    )
+    sp.add_argument("-4", dest="v4", action="store_true", help="list: IPv4 routes only")
+    sp.add_argument("-6", dest="v6", action="store_true", help="list: IPv6 routes only")
     sp = add(
         "neigh",
         cmd_neigh,

@@ -81,20 +81,30 @@ def _udp_round(sb_from: osl.Sandbox, sb_to: osl.Sandbox, family: int, src: str, 
 
 
 BR_STATE_FORWARDING = 3  # <linux/if_bridge.h>
+IF_OPER_UP = 6  # <linux/if.h>
 
 
-def _wait_forwarding(host: Client, ports: list[str], limit: float = 5.0) -> None:
-    """Wait until each bridge port forwards: the kernel enables a port only once its carrier
-    is up, which linkwatch reports asynchronously, and drops what arrives before."""
+def _forwarding(link: Any) -> bool:
+    info = link.get("linkinfo")
+    data = info.get("slave_data") if info is not None else None
+    return data is not None and data.get("state") == BR_STATE_FORWARDING
+
+
+def _oper_up(link: Any) -> bool:
+    return link.get("operstate") == IF_OPER_UP
+
+
+def _wait_links(
+    rt: Client, names: list[str], ready: Callable[[Any], bool], what: str, limit: float = 5.0
+) -> None:
+    """Wait until ``ready`` holds for each link. The kernel enables a bridge port only once
+    its carrier is up, and marks a link operationally up, both when linkwatch reports it,
+    asynchronously (up to a second later under load); what is sent before is dropped."""
     deadline = time.monotonic() + limit
-    for port in ports:
-        while True:
-            info = host.link(port).get("linkinfo")
-            data = info.get("slave_data") if info is not None else None
-            if data is not None and data.get("state") == BR_STATE_FORWARDING:
-                break
+    for name in names:
+        while not ready(rt.link(name)):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"bridge port {port} is not forwarding after {limit:g} s")
+                raise TimeoutError(f"{name} is not {what} after {limit:g} s")
             time.sleep(0.005)
 
 
@@ -165,7 +175,13 @@ def _demo(steps: _Steps, keydir: str, report: dict) -> None:
             steps.run(f"sandbox {i}: permanent neighbor entries for the others", neighbors)
         steps.run(
             "wait until every bridge port forwards",
-            lambda: _wait_forwarding(host, [f"veth{i}h" for i in range(SANDBOXES)]),
+            lambda: _wait_links(
+                host, [f"veth{i}h" for i in range(SANDBOXES)], _forwarding, "forwarding"
+            ),
+        )
+        steps.run(
+            "wait until every sandbox's eth0 is operationally up",
+            lambda: [_wait_links(sb.client, ["eth0"], _oper_up, "up") for sb in sandboxes],
         )
         received = 0
         for i, sb in enumerate(sandboxes):

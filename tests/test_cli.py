@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import pytest
+from oracles import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN_ROUTES = REPO / "tests" / "golden" / "routes4.bin"
@@ -865,6 +866,53 @@ def test_route_takes_via_or_not_and_speaks_like_ip(wired: Sb) -> None:
     assert res.rc == 2 and "DEST via HOP" in res.err
 
 
+def _ip_routes(ns: str, *args: str) -> list:
+    """``ip -n NS [-j] route ARGS`` for IPv4 then IPv6: lines as word lists, or JSON."""
+    if args[:1] == ("-j",):
+        return [r for fam in ("-4", "-6") for r in ipj(ns, fam, "route", "show", *args[1:])]
+    out = [ip("-n", ns, fam, "route", "show", *args).stdout for fam in ("-4", "-6")]
+    return [line.split() for text in out for line in text.splitlines()]
+
+
+@pytest.mark.kernel
+def test_route_list_prints_what_ip_route_prints(sandbox: Sb) -> None:
+    host_end = f"clih{next(_names)}"
+    try:
+        osl("add-veth", sandbox.key, host_end, "eth", "--address", "192.0.2.10/24",
+            "--address-ipv6", "2001:db8::10/64", "--route", "198.51.100.0/24")  # fmt: skip
+        osl("gateway", sandbox.key, "192.0.2.1")
+        osl("gateway", sandbox.key, "--ipv6", "2001:db8::1")
+        osl("route", "add", sandbox.key, "203.0.113.0/24", "via", "192.0.2.1")
+        ip("-n", sandbox.name, "route", "add", "203.0.113.5", "via", "192.0.2.1")  # proto boot
+        ip("-n", sandbox.name, "route", "add", "198.18.0.0/24", "dev", "eth0", "metric", "7")
+        ip("-n", sandbox.name, "route", "add", "unreachable", "198.18.1.0/24")
+        # a link without carrier: its routes say linkdown
+        ip("-n", sandbox.name, "link", "add", "clidn", "type", "veth", "peer", "name", "clidp")
+        ip("-n", sandbox.name, "addr", "add", "198.18.2.1/24", "dev", "clidn")
+        ip("-n", sandbox.name, "link", "set", "clidn", "up")
+        wait_until(  # IPv6 settles: eth0's link-local route is there, no route says linkdown
+            lambda: (
+                any(r["dst"] == "fe80::/64" for r in ipj(sandbox.name, "-6", "route"))
+                and not any("linkdown" in r["flags"] for r in ipj(sandbox.name, "-6", "route"))
+            ),
+            "eth0's IPv6 routes settled",
+        )
+        for table in ([], ["table", "local"], ["table", "all"]):
+            osl_args = ["--table", table[1]] if table else []
+            lines = osl("route", "list", sandbox.key, *osl_args).out.splitlines()
+            assert [line.split() for line in lines] == _ip_routes(sandbox.name, *table), table
+            got = json.loads(osl("--json", "route", "list", sandbox.key, *osl_args).out)
+            assert got == _ip_routes(sandbox.name, "-j", *table), table
+        v6 = osl("route", "list", sandbox.key, "-6").out.splitlines()
+        assert [line.split() for line in v6] == [
+            line.split() for line in ip("-n", sandbox.name, "-6", "route").stdout.splitlines()
+        ]
+        res = osl("route", "list", sandbox.key, "--table", "nope", check=False)
+        assert res.rc == 2 and "--table 'nope'" in res.err
+    finally:
+        ip("link", "del", host_end, check=False)
+
+
 @pytest.mark.kernel
 def test_route_add_and_del_a_static_route(wired: Sb) -> None:
     res = osl("route", "add", wired.key, "203.0.113.0/24", "via", "192.0.2.1")
@@ -977,17 +1025,25 @@ def test_show_reports_links_counters_addresses_routes_neighbors(
     assert state["key"] == sandbox.key
     assert [(i["src_name"], i["dst_name"]) for i in state["interfaces"]] == [(src, "eth0")]
     assert state["gateway"] == "192.0.2.1"
-    assert state["static_routes"] == ["StaticRoute('203.0.113.0/24', next_hop='192.0.2.1')"]
+    assert state["static_routes"] == [{"dst": "203.0.113.0/24", "gateway": "192.0.2.1"}]
     links = {x["ifname"]: x for x in state["links"]}
     assert set(links) == link_names(sandbox.name)
     eth0 = links["eth0"]
     assert eth0["index"] == after["ifindex"] and eth0["up"] is True
+    assert eth0["operstate"] == after["operstate"]  # ip's words: UP, DOWN, UNKNOWN...
     assert 0 < eth0["stats"]["rx_packets"] <= after["stats64"]["rx"]["packets"]
     assert 0 < eth0["stats"]["tx_packets"] <= after["stats64"]["tx"]["packets"]
-    assert f"192.0.2.10/24 dev {eth0['index']}" in state["addresses"]
-    assert any("dst=203.0.113.0/24 gateway=192.0.2.1" in r for r in state["routes"])
-    assert any("dst=default gateway=192.0.2.1" in r for r in state["routes"])
-    assert any("dst=192.0.2.20 lladdr=02:42:c0:00:02:14" in n for n in state["neighbors"])
+    assert {"dev": "eth0", "family": "inet", "local": "192.0.2.10", "prefixlen": 24,
+            "scope": "global", "label": "eth0"} in state["addresses"]  # fmt: skip
+    ip_addrs = {(a["local"], a["prefixlen"], a["scope"], a.get("label"))
+                for a in ipj(sandbox.name, "addr", "show", "dev", "eth0")[0]["addr_info"]}  # fmt: skip
+    assert ip_addrs == {(a["local"], a["prefixlen"], a["scope"], a.get("label"))
+                        for a in state["addresses"] if a["dev"] == "eth0"}  # fmt: skip
+    assert state["routes"] == ipj(sandbox.name, "-4", "route") + ipj(sandbox.name, "-6", "route")
+    neighbors = {(n["dst"], n.get("lladdr"), tuple(n["state"])) for n in state["neighbors"]}
+    assert ("192.0.2.20", "02:42:c0:00:02:14", ("PERMANENT",)) in neighbors
+    ip_neigh = ipj(sandbox.name, "neigh", "show", "192.0.2.20")[0]
+    assert (ip_neigh["lladdr"], ip_neigh["state"]) == ("02:42:c0:00:02:14", ["PERMANENT"])
 
     text = osl("show", sandbox.key).out
     assert text.startswith(f"sandbox {sandbox.key}\n")
@@ -996,9 +1052,11 @@ def test_show_reports_links_counters_addresses_routes_neighbors(
     )
     assert "UP" in eth0_line and "rx 0 pkts" not in eth0_line and "tx 0 pkts" not in eth0_line
     assert f"interface eth0 (host name {src})" in text
-    assert "address 192.0.2.10/24" in text
-    assert "route RTM_NEWROUTE dst=203.0.113.0/24 gateway=192.0.2.1" in text
-    assert "neighbor RTM_NEWNEIGH inet" in text and "dst=192.0.2.20" in text
+    assert "address eth0 inet 192.0.2.10/24 scope global" in text
+    assert "route default via 192.0.2.1 dev eth0 proto 220" in text
+    assert "route 203.0.113.0/24 via 192.0.2.1 dev eth0 proto 220" in text
+    assert "neighbor 192.0.2.20 dev eth0 lladdr 02:42:c0:00:02:14 PERMANENT" in text
+    assert "RTM_" not in text and "dst=" not in text  # no netlink words
 
 
 # ----------------------------------------------------------------------------- destroy, gc

@@ -1,0 +1,165 @@
+"""Kernel state in iproute2's words, for the ``osl`` command: routes as ``ip route`` prints
+them and as ``ip -j route`` gives them, addresses and neighbors the same way.
+
+Each ``*_fields`` function gives the fields ``ip -j`` gives, in its order and under its
+keys (a field ``ip`` leaves out is left out); each ``*_line`` joins them as ``ip`` prints
+them. Interfaces are named through ``names`` (index -> name), as ``ip`` names them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from osl.netlink import consts as C
+
+__all__ = ["address_fields", "address_line", "neighbor_fields", "neighbor_line", "route_fields"]
+__all__ += ["route_line"]
+
+#: /etc/iproute2/rt_protos as Debian's iproute2 6.1 ships it (``ip`` prints a number
+#: for any other); 220 is osl's own (the library's RTPROT_OSL), printed by ``ip`` as 220
+PROTOCOLS = {
+    0: "unspec", 1: "redirect", 2: "kernel", 3: "boot", 4: "static", 8: "gated", 9: "ra",
+    10: "mrt", 11: "zebra", 12: "bird", 13: "dnrouted", 14: "xorp", 15: "ntk", 16: "dhcp",
+    18: "keepalived", 42: "babel", 99: "openr", 186: "bgp", 187: "isis", 188: "ospf",
+    189: "rip", 192: "eigrp",
+}  # fmt: skip
+_ROUTE_FLAGS = [
+    (C.RTNH_F_DEAD, "dead"),
+    (C.RTNH_F_ONLINK, "onlink"),
+    (C.RTNH_F_PERVASIVE, "pervasive"),
+    (C.RTNH_F_OFFLOAD, "offload"),
+    (C.RTNH_F_TRAP, "trap"),
+    (C.RTNH_F_LINKDOWN, "linkdown"),
+    (C.RTNH_F_UNRESOLVED, "unresolved"),
+]
+#: RTA_PREF (ICMPV6_ROUTER_PREF_*, linux/icmpv6.h)
+_PREFS = {0: "medium", 1: "high", 3: "low"}
+_MAX_PREFIX = {C.AF_INET: 32, C.AF_INET6: 128}
+
+
+def _name(names: dict, index: Any) -> str:
+    return names.get(index, f"if{index}")
+
+
+def _prefix(addr: Any, length: int, family: int) -> str:
+    """``ip``'s way: a host prefix without its length."""
+    return str(addr) if length == _MAX_PREFIX.get(family) else f"{addr}/{length}"
+
+
+def route_fields(msg: Any, names: dict, all_tables: bool = False) -> dict:
+    """What ``ip -j route`` gives for one route; the table is named only when routes of
+    all tables are listed (``ip route show table all``), as ``ip`` does. (Multipath
+    routes' ``nexthops`` are not rendered.)"""
+    out: dict = {}
+    if msg.rtm_type != C.RTN_UNICAST:
+        out["type"] = C.RTN_NAMES.get(msg.rtm_type, str(msg.rtm_type))
+    dst = msg.get("dst")
+    if dst is None and msg.dst_len == 0:
+        out["dst"] = "default"
+    else:
+        out["dst"] = _prefix(dst, msg.dst_len, msg.family)
+    gateway = msg.get("gateway")
+    if gateway is not None:
+        out["gateway"] = str(gateway)
+    oif = msg.get("oif")
+    if oif is not None:
+        out["dev"] = _name(names, oif)
+    table = msg.table_id
+    if all_tables and table != C.RT_TABLE_MAIN:
+        out["table"] = C.TABLE_NAMES.get(table, str(table))
+    if msg.protocol != C.RTPROT_BOOT:
+        out["protocol"] = PROTOCOLS.get(msg.protocol, str(msg.protocol))
+    if msg.scope != C.RT_SCOPE_UNIVERSE:
+        out["scope"] = C.SCOPE_NAMES.get(msg.scope, str(msg.scope))
+    prefsrc = msg.get("prefsrc")
+    if prefsrc is not None:
+        out["prefsrc"] = str(prefsrc)
+    priority = msg.get("priority")
+    if priority is not None:
+        out["metric"] = priority
+    out["flags"] = [word for bit, word in _ROUTE_FLAGS if msg.rtm_flags & bit]
+    pref = msg.get("pref")
+    if pref is not None:
+        out["pref"] = _PREFS.get(pref, str(pref))
+    return out
+
+
+def route_line(fields: dict) -> str:
+    """One ``ip route`` line from :func:`route_fields`."""
+    words = [fields["type"]] if "type" in fields else []
+    words.append(fields["dst"])
+    for key, word in (
+        ("gateway", "via"),
+        ("dev", "dev"),
+        ("table", "table"),
+        ("protocol", "proto"),
+        ("scope", "scope"),
+        ("prefsrc", "src"),
+        ("metric", "metric"),
+    ):
+        if key in fields:
+            words += [word, str(fields[key])]
+    words += fields["flags"]
+    if "pref" in fields:
+        words += ["pref", fields["pref"]]
+    return " ".join(words)
+
+
+def address_fields(msg: Any, names: dict) -> dict:
+    """One address as ``ip -j addr`` gives it inside its interface's ``addr_info``, with
+    the interface's name as ``dev``."""
+    local = msg.get("local") or msg.get("address")
+    out = {
+        "dev": _name(names, msg.index),
+        "family": "inet" if msg.family == C.AF_INET else "inet6",
+        "local": str(local),
+        "prefixlen": msg.prefixlen,
+        # an address's scope 0 is "global" in ip's words (a route's is "universe")
+        "scope": "global" if msg.scope == 0 else C.SCOPE_NAMES.get(msg.scope, str(msg.scope)),
+    }
+    label = msg.get("label")
+    if label is not None:
+        out["label"] = label
+    return out
+
+
+def address_line(fields: dict) -> str:
+    """``ip -o addr``'s words: ``eth0 inet 192.0.2.10/24 scope global``."""
+    return (
+        f"{fields['dev']} {fields['family']} {fields['local']}/{fields['prefixlen']}"
+        f" scope {fields['scope']}"
+    )
+
+
+def neighbor_fields(msg: Any, names: dict) -> dict:
+    """What ``ip -j neigh`` gives for one entry (``bridge fdb``'s for AF_BRIDGE ones:
+    ``mac``, ``dev``, ``dst`` the remote if any)."""
+    lladdr, dst = msg.get("lladdr"), msg.get("dst")
+    if msg.family == C.AF_BRIDGE:
+        out = {"mac": lladdr, "dev": _name(names, msg.index)}
+        if dst is not None:
+            out["dst"] = str(dst)
+        out["state"] = _states(msg.state)
+        return out
+    out = {"dst": str(dst), "dev": _name(names, msg.index)}
+    if lladdr is not None:
+        out["lladdr"] = lladdr
+    out["state"] = [word.upper() for word in _states(msg.state)]  # as ip -j neigh
+    return out
+
+
+def _states(state: int) -> list:
+    return [C.NUD_NAMES[bit] for bit in sorted(C.NUD_NAMES) if state & bit]
+
+
+def neighbor_line(fields: dict) -> str:
+    """``ip neigh``'s (or ``bridge fdb``'s) words for one entry."""
+    if "mac" in fields:
+        words = [fields["mac"], "dev", fields["dev"]]
+        if "dst" in fields:
+            words += ["dst", fields["dst"]]
+    else:
+        words = [fields["dst"], "dev", fields["dev"]]
+        if "lladdr" in fields:
+            words += ["lladdr", fields["lladdr"]]
+    return " ".join(words + fields["state"])
