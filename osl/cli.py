@@ -505,6 +505,14 @@ def _route_list(args: argparse.Namespace) -> int:
 def cmd_neigh(args: argparse.Namespace) -> int:
     from osl.netlink import consts as C
 
+    if args.action == "list":
+        if args.ip is not None or args.mac is not None or args.link is not None:
+            raise UsageError("neigh list takes a sandbox name only")
+        if args.bridge:
+            raise UsageError("neigh list --bridge (the FDB in bridge fdb's words) is not done yet")
+        return _neigh_list(args)
+    if args.ip is None or args.mac is None:
+        raise UsageError(f"give the entry: neigh {args.action} NAME IP MAC")
     sb = _open(args.key)
     try:
         if args.action == "add":
@@ -520,6 +528,25 @@ def cmd_neigh(args: argparse.Namespace) -> int:
         {"neighbor": [args.ip, args.mac], "action": args.action},
         lambda: f"{args.action} {args.ip} {args.mac}",
     )
+    return 0
+
+
+def _neigh_list(args: argparse.Namespace) -> int:
+    from osl import ipwords
+    from osl.netlink import consts as C
+
+    sb = _open(args.key)
+    try:
+        names = {m.index: m.get("ifname") for m in sb.client.links()}
+        entries = [
+            ipwords.neighbor_fields(m, names)
+            for family in (C.AF_INET, C.AF_INET6)
+            for m in sb.client.neighbors(family=family)
+            if ipwords.shown_by_ip(m)
+        ]
+    finally:
+        sb.close()
+    _out(args, entries, lambda: "\n".join(ipwords.neighbor_line(e) for e in entries))
     return 0
 
 
@@ -805,13 +832,16 @@ def parser() -> argparse.ArgumentParser:
     sp = add(
         "neigh",
         cmd_neigh,
-        "add or delete a neighbor (ARP/NDP) or forwarding (FDB) entry",
-        "osl neigh add blue 192.0.2.20 02:42:c0:00:02:14 --link eth0",
+        "add or delete a neighbor (ARP/NDP) or forwarding (FDB) entry, or list them",
+        "osl neigh add blue 192.0.2.20 02:42:c0:00:02:14 --link eth0\n  osl neigh list blue",
+        "neigh add|del NAME IP MAC: a permanent neighbor entry of the sandbox (--bridge: a"
+        " forwarding entry). neigh list NAME: the ARP and NDP entries in the kernel, in `ip"
+        " neigh`'s words (--json: `ip -j neigh`'s fields).",
     )
-    sp.add_argument("action", choices=("add", "del"), help="add or del")
+    sp.add_argument("action", choices=("add", "del", "list"), help="add, del or list")
     key(sp)
-    sp.add_argument("ip", metavar="IP", help="the neighbor's IP address")
-    sp.add_argument("mac", metavar="MAC", help="its MAC address")
+    sp.add_argument("ip", nargs="?", metavar="IP", help="the neighbor's IP address")
+    sp.add_argument("mac", nargs="?", metavar="MAC", help="its MAC address")
     sp.add_argument("--link", action=_Once, metavar="INTERFACE", help=_IFACE_RULE)
     sp.add_argument("--bridge", action="store_true", help="a forwarding (FDB) entry")
     sp = add("destroy", cmd_destroy, "destroy a sandbox", "osl destroy blue")

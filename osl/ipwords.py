@@ -13,7 +13,7 @@ from typing import Any
 from osl.netlink import consts as C
 
 __all__ = ["address_fields", "address_line", "neighbor_fields", "neighbor_line", "route_fields"]
-__all__ += ["route_line"]
+__all__ += ["route_line", "shown_by_ip"]
 
 #: /etc/iproute2/rt_protos as Debian's iproute2 6.1 ships it (``ip`` prints a number
 #: for any other); 220 is osl's own (the library's RTPROT_OSL), printed by ``ip`` as 220
@@ -145,11 +145,23 @@ def neighbor_fields(msg: Any, names: dict) -> dict:
     if lladdr is not None:
         out["lladdr"] = lladdr
     out["state"] = [word.upper() for word in _states(msg.state)]  # as ip -j neigh
+    protocol = msg.get("protocol")
+    if protocol:
+        out["protocol"] = PROTOCOLS.get(protocol, str(protocol))
     return out
 
 
 def _states(state: int) -> list:
     return [C.NUD_NAMES[bit] for bit in sorted(C.NUD_NAMES) if state & bit]
+
+
+def shown_by_ip(msg: Any) -> bool:
+    """Whether ``ip neigh`` (without ``nud all``) shows an entry: one with a state bit
+    other than NOARP, or a proxy or externally learned one (iproute2, ipneigh.c: the
+    default filter's state mask is every state but NOARP)."""
+    if msg.state & 0xFF & ~C.NUD_NOARP:
+        return True
+    return bool(msg.ndm_flags & (C.NTF_PROXY | C.NTF_EXT_LEARNED))
 
 
 def neighbor_line(fields: dict) -> str:
@@ -162,4 +174,7 @@ def neighbor_line(fields: dict) -> str:
         words = [fields["dst"], "dev", fields["dev"]]
         if "lladdr" in fields:
             words += ["lladdr", fields["lladdr"]]
-    return " ".join(words + fields["state"])
+    words += fields["state"]
+    if "protocol" in fields:
+        words += ["proto", fields["protocol"]]
+    return " ".join(words)

@@ -927,6 +927,54 @@ def test_route_add_and_del_a_static_route(wired: Sb) -> None:
 
 
 @pytest.mark.kernel
+def test_neigh_list_prints_what_ip_neigh_prints(sandbox: Sb) -> None:
+    host_end = f"clih{next(_names)}"
+    try:
+        osl("add-veth", sandbox.key, host_end, "eth", "--address", "192.0.2.10/24",
+            "--address-ipv6", "2001:db8::10/64")  # fmt: skip
+        osl("neigh", "add", sandbox.key, "192.0.2.20", "02:42:c0:00:02:14", "--link", "eth0")
+        osl("neigh", "add", sandbox.key, "2001:db8::20", "02:42:c0:00:02:15", "--link", "eth0")
+        ns = sandbox.name
+        ip("-n", ns, "neigh", "add", "192.0.2.21", "lladdr", "02:42:c0:00:02:16", "dev", "eth0",
+           "nud", "reachable")  # fmt: skip
+        ip(
+            "-n",
+            ns,
+            "neigh",
+            "add",
+            "192.0.2.22",
+            "lladdr",
+            "02:42:c0:00:02:17",
+            "dev",
+            "eth0",
+            "nud",
+            "noarp",
+        )  # fmt: skip  (ip neigh hides it, and so must osl)
+        ip("-n", ns, "neigh", "add", "192.0.2.23", "dev", "eth0", "nud", "stale",
+           "lladdr", "02:42:c0:00:02:18")  # fmt: skip
+        text = osl("neigh", "list", sandbox.key).out.splitlines()
+        want = [
+            line.split()
+            for fam in ("-4", "-6")
+            for line in ip("-n", ns, fam, "neigh").stdout.splitlines()
+            if not line.split()[0].startswith("fe80")  # the kernel's own, varying
+        ]
+        got = [line.split() for line in text if not line.startswith("fe80")]
+        assert sorted(got) == sorted(want)
+        assert not any("192.0.2.22" in line for line in text)
+        data = json.loads(osl("--json", "neigh", "list", sandbox.key).out)
+        ip_data = ipj(ns, "-4", "neigh") + ipj(ns, "-6", "neigh")
+        key = lambda e: e["dst"]
+        assert sorted((e for e in data if not e["dst"].startswith("fe80")), key=key) == sorted(
+            (e for e in ip_data if not e["dst"].startswith("fe80")), key=key
+        )
+        res = osl("neigh", "list", sandbox.key, "--bridge", check=False)
+        assert res.rc == 2 and "not done yet" in res.err
+    finally:
+        ip("link", "del", host_end, check=False)
+
+
+@pytest.mark.kernel
 def test_neigh_add_and_del_a_permanent_entry(sandbox: Sb, veth: Callable) -> None:
     src, _ = veth()
     osl("add-interface", sandbox.key, src, "eth", "--address", "192.0.2.10/24")
