@@ -275,7 +275,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                     "index": m.index,
                     "ifname": m.get("ifname"),
                     "up": bool(m.ifi_flags & 1),
-                    "operstate": _OPERSTATES.get(m.get("operstate"), "UNKNOWN"),
+                    "operstate": ipwords.link_fields(m, names, {})["operstate"],
                     "mtu": m.get("mtu"),
                     "address": m.get("address"),
                     "stats": _stats(m.get("stats64")),
@@ -308,18 +308,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     for fields in state["neighbors"]:
         print(f"  neighbor {ipwords.neighbor_line(fields)}")
     return 0
-
-
-#: IFLA_OPERSTATE in ``ip``'s words (RFC 2863; linux/if.h IF_OPER_*)
-_OPERSTATES = {
-    0: "UNKNOWN",
-    1: "NOTPRESENT",
-    2: "DOWN",
-    3: "LOWERLAYERDOWN",
-    4: "TESTING",
-    5: "DORMANT",
-    6: "UP",
-}
 
 
 def _stats(s: Any) -> Any:
@@ -547,6 +535,49 @@ def _neigh_list(args: argparse.Namespace) -> int:
     finally:
         sb.close()
     _out(args, entries, lambda: "\n".join(ipwords.neighbor_line(e) for e in entries))
+    return 0
+
+
+def cmd_link(args: argparse.Namespace) -> int:
+    from osl import ipwords
+
+    sb = _open(args.key)
+    try:
+        msgs = sb.client.links()
+    finally:
+        sb.close()
+    names = {m.index: m.get("ifname") for m in msgs}
+    flags_of = {m.index: m.ifi_flags for m in msgs}
+    links = [ipwords.link_fields(m, names, flags_of) for m in msgs]
+    _out(args, links, lambda: "\n".join(ipwords.link_line(x) for x in links))
+    return 0
+
+
+def cmd_addr(args: argparse.Namespace) -> int:
+    from osl import ipwords
+
+    sb = _open(args.key)
+    try:
+        msgs = sb.client.links()
+        addresses = sb.client.addresses()
+    finally:
+        sb.close()
+    names = {m.index: m.get("ifname") for m in msgs}
+    flags_of = {m.index: m.ifi_flags for m in msgs}
+    out = []
+    for m in msgs:
+        link = ipwords.link_fields(m, names, flags_of)
+        link["addr_info"] = [
+            {k: v for k, v in ipwords.address_fields(a, names).items() if k != "dev"}
+            for a in addresses
+            if a.index == m.index
+        ]
+        out.append(link)
+    _out(
+        args,
+        out,
+        lambda: "\n".join(ipwords.brief_address_line(x, x["addr_info"]) for x in out),
+    )
     return 0
 
 
@@ -844,6 +875,21 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("mac", nargs="?", metavar="MAC", help="its MAC address")
     sp.add_argument("--link", action=_Once, metavar="INTERFACE", help=_IFACE_RULE)
     sp.add_argument("--bridge", action="store_true", help="a forwarding (FDB) entry")
+    for name, fn, words in (
+        ("link", cmd_link, "ip -br link"),
+        ("addr", cmd_addr, "ip -br addr"),
+    ):
+        sp = add(
+            name,
+            fn,
+            f"list a sandbox's {'links' if name == 'link' else 'addresses'} as {words} does",
+            f"osl {name} list blue",
+            f"{name} list NAME: in `{words}`'s words; --json: `ip -j {name}`'s fields for"
+            " each link (ifindex, link, ifname, flags, mtu, operstate, address"
+            + (", addr_info)." if name == "addr" else ")."),
+        )
+        sp.add_argument("action", choices=("list",), help="list")
+        key(sp)
     sp = add("destroy", cmd_destroy, "destroy a sandbox", "osl destroy blue")
     key(sp)
     add("gc", cmd_gc, "remove the keys of destroyed sandboxes now", "osl gc")

@@ -13,7 +13,7 @@ from typing import Any
 from osl.netlink import consts as C
 
 __all__ = ["address_fields", "address_line", "neighbor_fields", "neighbor_line", "route_fields"]
-__all__ += ["route_line", "shown_by_ip"]
+__all__ += ["brief_address_line", "link_fields", "link_line", "route_line", "shown_by_ip"]
 
 #: /etc/iproute2/rt_protos as Debian's iproute2 6.1 ships it (``ip`` prints a number
 #: for any other); 220 is osl's own (the library's RTPROT_OSL), printed by ``ip`` as 220
@@ -35,6 +35,31 @@ _ROUTE_FLAGS = [
 #: RTA_PREF (ICMPV6_ROUTER_PREF_*, linux/icmpv6.h)
 _PREFS = {0: "medium", 1: "high", 3: "low"}
 _MAX_PREFIX = {C.AF_INET: 32, C.AF_INET6: 128}
+
+
+#: the IFF_* flags in the order ``ip`` prints them (iproute2, ipaddress.c, print_link_flags)
+_LINK_FLAGS = [
+    (C.IFF_LOOPBACK, "LOOPBACK"),
+    (C.IFF_BROADCAST, "BROADCAST"),
+    (C.IFF_POINTOPOINT, "POINTOPOINT"),
+    (C.IFF_MULTICAST, "MULTICAST"),
+    (C.IFF_NOARP, "NOARP"),
+    (C.IFF_ALLMULTI, "ALLMULTI"),
+    (C.IFF_PROMISC, "PROMISC"),
+    (C.IFF_MASTER, "MASTER"),
+    (C.IFF_SLAVE, "SLAVE"),
+    (C.IFF_DEBUG, "DEBUG"),
+    (C.IFF_DYNAMIC, "DYNAMIC"),
+    (C.IFF_AUTOMEDIA, "AUTOMEDIA"),
+    (C.IFF_PORTSEL, "PORTSEL"),
+    (C.IFF_NOTRAILERS, "NOTRAILERS"),
+    (C.IFF_UP, "UP"),
+    (C.IFF_LOWER_UP, "LOWER_UP"),
+    (C.IFF_DORMANT, "DORMANT"),
+    (C.IFF_ECHO, "ECHO"),
+]
+#: IFLA_OPERSTATE in ``ip``'s words (RFC 2863; linux/if.h IF_OPER_*)
+OPERSTATES = ["UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP"]
 
 
 def _name(names: dict, index: Any) -> str:
@@ -178,3 +203,52 @@ def neighbor_line(fields: dict) -> str:
     if "protocol" in fields:
         words += ["proto", fields["protocol"]]
     return " ".join(words)
+
+
+def link_fields(msg: Any, names: dict, flags_of: dict) -> dict:
+    """What ``ip -j link`` gives for one link, the fields ``ip -br link`` prints among them
+    (``flags_of``: index -> ifi_flags of the namespace's links, for ``M-DOWN``)."""
+    out: dict = {"ifindex": msg.index}
+    peer, peer_ns = msg.get("link"), msg.get("link_netnsid")
+    if peer is not None and peer_ns is None and peer != msg.index:
+        out["link"] = _name(names, peer)
+    elif peer is not None and peer_ns is not None:
+        out["link_index"] = peer
+    out["ifname"] = msg.get("ifname")
+    flags = msg.ifi_flags
+    words = ["NO-CARRIER"] if flags & C.IFF_UP and not flags & C.IFF_RUNNING else []
+    words += [word for bit, word in _LINK_FLAGS if flags & bit]
+    if "link" in out and not flags_of.get(peer, C.IFF_UP) & C.IFF_UP:
+        words.append("M-DOWN")  # its lower (or peer) device is down
+    out["flags"] = words
+    out["mtu"] = msg.get("mtu")
+    operstate = msg.get("operstate")
+    out["operstate"] = (
+        OPERSTATES[operstate] if isinstance(operstate, int) and operstate < 7 else "UNKNOWN"
+    )
+    out["address"] = msg.get("address")
+    return out
+
+
+def _brief_name(fields: dict) -> str:
+    if "link" in fields:
+        return f"{fields['ifname']}@{fields['link']}"
+    if "link_index" in fields:
+        return f"{fields['ifname']}@if{fields['link_index']}"
+    return fields["ifname"]
+
+
+def link_line(fields: dict) -> str:
+    """``ip -br link``'s words: ``eth0@if5 UP 02:42:c0:00:02:0a <BROADCAST,...>``."""
+    words = [fields["address"]] if fields.get("address") else []
+    return _brief(fields) + " ".join([*words, "<" + ",".join(fields["flags"]) + ">"])
+
+
+def _brief(link: dict) -> str:
+    """The name and operstate columns of ``ip -br``, as wide as ``ip`` makes them."""
+    return f"{_brief_name(link):<16} {link['operstate']:<14} "
+
+
+def brief_address_line(link: dict, addresses: list) -> str:
+    """``ip -br addr``'s words for one link: its name, operstate and addresses."""
+    return _brief(link) + " ".join(f"{a['local']}/{a['prefixlen']}" for a in addresses)

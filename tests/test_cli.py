@@ -975,6 +975,50 @@ def test_neigh_list_prints_what_ip_neigh_prints(sandbox: Sb) -> None:
 
 
 @pytest.mark.kernel
+def test_link_and_addr_list_print_what_ip_br_prints(sandbox: Sb) -> None:
+    host_end = f"clih{next(_names)}"
+    other = f"clio{next(_names)}"
+    ns = sandbox.name
+    try:
+        osl("add-veth", sandbox.key, host_end, "eth", "--address", "192.0.2.10/24",
+            "--address-ipv6", "2001:db8::10/64")  # fmt: skip
+        ip("-n", ns, "link", "add", "clia", "type", "veth", "peer", "name", "clib")
+        ip("-n", ns, "link", "set", "clia", "up")  # its peer down: NO-CARRIER, M-DOWN
+        ip("-n", ns, "link", "add", "clibr", "type", "bridge")
+        ip("netns", "add", other)
+        ip("-n", ns, "link", "add", "clix", "type", "veth", "peer", "name", "cliy",
+           "netns", other)  # fmt: skip
+        wait_until(  # settled: eth0 up with its link-local address
+            lambda: (
+                link(ns, "eth0")["operstate"] == "UP"
+                and any(a.startswith("fe80:") for a in addresses(ns, "eth0"))
+            ),
+            "eth0 up, with its link-local address",
+        )
+        for cmd in ("link", "addr"):
+            got = [line.split() for line in osl(cmd, "list", sandbox.key).out.splitlines()]
+            want = [line.split() for line in ip("-n", ns, "-br", cmd).stdout.splitlines()]
+            assert got == want, cmd
+        fields = ("ifindex", "link", "ifname", "mtu", "operstate", "address")
+        mine = json.loads(osl("--json", "link", "list", sandbox.key).out)
+        theirs = ipj(ns, "link")
+        assert [{k: x.get(k) for k in fields} for x in mine] == [
+            {k: x.get(k) for k in fields} for x in theirs
+        ]
+        addrs = json.loads(osl("--json", "addr", "list", sandbox.key).out)
+        assert [
+            [(a["family"], a["local"], a["prefixlen"], a["scope"]) for a in x["addr_info"]]
+            for x in addrs
+        ] == [
+            [(a["family"], a["local"], a["prefixlen"], a["scope"]) for a in x["addr_info"]]
+            for x in ipj(ns, "addr")
+        ]
+    finally:
+        ip("link", "del", host_end, check=False)
+        ip("netns", "del", other, check=False)
+
+
+@pytest.mark.kernel
 def test_neigh_add_and_del_a_permanent_entry(sandbox: Sb, veth: Callable) -> None:
     src, _ = veth()
     osl("add-interface", sandbox.key, src, "eth", "--address", "192.0.2.10/24")
