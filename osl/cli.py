@@ -604,13 +604,46 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from osl.netlink import Monitor
+    from datetime import datetime
 
-    _need_root()
+    from osl import ipwords
+    from osl.netlink import Client, Monitor
+    from osl.netlink import consts as C
+
+    groups = [g.strip() for g in args.events.split(",")] if args.events else list(Monitor.GROUPS)
+    unknown = sorted(set(groups) - set(Monitor.GROUPS))
+    if unknown:
+        raise UsageError(f"--events {','.join(unknown)}: choose from {', '.join(Monitor.GROUPS)}")
     netns = None if args.key is None else _key_path(args.key)
-    with Monitor(netns=netns) as mon:
+    _need_root()
+    with Monitor(groups, netns=netns) as mon:
+
+        def learn_links() -> tuple[dict, dict]:  # after subscribing: no change falls between
+            with Client(netns) as rt:
+                links = rt.links()
+            return {m.index: m.get("ifname") for m in links}, {m.index: m.ifi_flags for m in links}
+
+        names, flags_of = learn_links()
         for msg in mon.events(timeout=args.timeout):
-            print(json.dumps(msg.to_dict()) if args.json else str(msg), flush=True)
+            if msg.type == C.NLMSG_OVERRUN:
+                print("osl: monitor: events were lost (receive buffer overrun)", file=sys.stderr)
+                names, flags_of = learn_links()
+                continue
+            if msg.type == C.RTM_NEWLINK:
+                names[msg.index], flags_of[msg.index] = msg.get("ifname"), msg.ifi_flags
+            fields = ipwords.event_fields(msg, names, flags_of)
+            stamp = datetime.now().isoformat(timespec="microseconds") if args.timestamp else None
+            if args.json:
+                if stamp:
+                    fields["timestamp"] = stamp
+                if args.details:
+                    fields["netlink"] = msg.to_dict()
+                print(json.dumps(fields, default=str), flush=True)
+            else:
+                line = ipwords.event_line(fields)
+                print(f"[{stamp}] {line}" if stamp else line, flush=True)
+                if args.details:  # every attribute, unknown ones too
+                    print(f"    {msg}", flush=True)
     return 0
 
 
@@ -908,14 +941,27 @@ def parser() -> argparse.ArgumentParser:
     sp = add(
         "monitor",
         cmd_monitor,
-        "print link, address, route and neighbor events",
-        "osl monitor blue --timeout 10",
+        "print link, address, route and neighbor events, as ip monitor does",
+        "osl monitor blue --events route,neighbor --timestamp",
     )
     sp.add_argument(
         "key", nargs="?", metavar="NAME", help=f"{_KEY_HELP} (default: the caller's own)"
     )
     sp.add_argument(
         "--timeout", action=_Once, type=float, help="stop after this quiet time (seconds)"
+    )
+    sp.add_argument(
+        "--events",
+        action=_Once,
+        metavar="KINDS",
+        help="only these, comma-separated: link, address, route, neighbor (default: all)",
+    )
+    sp.add_argument("--timestamp", action="store_true", help="each event with its time")
+    sp.add_argument(
+        "-d",
+        "--details",
+        action="store_true",
+        help="also every attribute of the netlink message (unknown ones too)",
     )
     sp = add(
         "decode",

@@ -13,7 +13,8 @@ from typing import Any
 from osl.netlink import consts as C
 
 __all__ = ["address_fields", "address_line", "neighbor_fields", "neighbor_line", "route_fields"]
-__all__ += ["brief_address_line", "link_fields", "link_line", "route_line", "shown_by_ip"]
+__all__ += ["brief_address_line", "event_fields", "event_line", "link_fields", "link_line"]
+__all__ += ["route_line", "shown_by_ip"]
 
 #: /etc/iproute2/rt_protos as Debian's iproute2 6.1 ships it (``ip`` prints a number
 #: for any other); 220 is osl's own (the library's RTPROT_OSL), printed by ``ip`` as 220
@@ -252,3 +253,64 @@ def _brief(link: dict) -> str:
 def brief_address_line(link: dict, addresses: list) -> str:
     """``ip -br addr``'s words for one link: its name, operstate and addresses."""
     return _brief(link) + " ".join(f"{a['local']}/{a['prefixlen']}" for a in addresses)
+
+
+#: event kind by message type, and its tag in ``ip monitor``'s words
+_EVENTS = {
+    C.RTM_NEWLINK: ("link", False),
+    C.RTM_DELLINK: ("link", True),
+    C.RTM_NEWADDR: ("address", False),
+    C.RTM_DELADDR: ("address", True),
+    C.RTM_NEWROUTE: ("route", False),
+    C.RTM_DELROUTE: ("route", True),
+    C.RTM_NEWNEIGH: ("neighbor", False),
+    C.RTM_DELNEIGH: ("neighbor", True),
+}
+_TAGS = {"link": "[LINK]", "address": "[ADDR]", "route": "[ROUTE]", "neighbor": "[NEIGH]"}
+
+
+def event_fields(msg: Any, names: dict, flags_of: dict) -> dict:
+    """An rtnetlink event as ``ip -j monitor`` would give its object, with ``event`` (its
+    kind) and ``deleted``; a message of another type gives its netlink name only."""
+    kind, deleted = _EVENTS.get(msg.type, (None, False))
+    out: dict = {"event": kind or "other", "deleted": deleted}
+    if kind == "link":
+        out.update(link_fields(msg, names, flags_of))
+        master = msg.get("master")
+        if master:
+            out["master"] = _name(names, master)
+    elif kind == "address":
+        out.update(address_fields(msg, names))
+        out["ifindex"] = msg.index
+    elif kind == "route":
+        out.update(route_fields(msg, names, all_tables=True))
+    elif kind == "neighbor":
+        out.update(neighbor_fields(msg, names))
+    else:
+        out["message"] = str(msg).split()[0]
+    return out
+
+
+def event_line(fields: dict) -> str:
+    """One line in ``ip monitor``'s words: ``[ROUTE] Deleted 198.51.100.0/24 dev eth0 ...``."""
+    kind = fields["event"]
+    head = _TAGS.get(kind, "[OTHER]") + (" Deleted" if fields["deleted"] else "")
+    if kind == "link":
+        words = [f"{fields['ifindex']}: {_brief_name(fields)}:"]
+        words.append("<" + ",".join(fields["flags"]) + ">")
+        words += ["mtu", str(fields["mtu"])]
+        if "master" in fields:
+            words += ["master", fields["master"]]
+        words += ["state", fields["operstate"]]
+        if fields.get("address"):
+            words += ["link/ether", fields["address"]]
+        body = " ".join(words)
+    elif kind == "address":
+        body = f"{fields['ifindex']}: {address_line(fields)}"
+    elif kind == "route":
+        body = route_line(fields)
+    elif kind == "neighbor":
+        body = neighbor_line(fields)
+    else:
+        body = fields["message"]
+    return f"{head} {body}"

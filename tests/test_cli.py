@@ -9,6 +9,7 @@ import errno
 import itertools
 import json
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -1243,12 +1244,12 @@ def test_monitor_json_streams_the_sandboxs_link_and_address_events(sandbox: Sb) 
             proc.wait()
     assert proc.returncode == 0, err
     events = [json.loads(line) for line in out.splitlines()]
+    assert any(e["event"] == "link" and e.get("ifname") == "climon0" for e in events), out
     assert any(
-        e["type"] == "RTM_NEWLINK" and e["attrs"].get("ifname") == "climon0" for e in events
+        e["event"] == "address" and e["local"] == "198.51.100.7" and e["dev"] == "climon0"
+        for e in events
     ), out
-    assert any(
-        e["type"] == "RTM_NEWADDR" and e["attrs"].get("address") == "198.51.100.7" for e in events
-    ), out
+    assert all("attrs" not in e and "netlink" not in e for e in events)  # no raw attributes
 
 
 @pytest.mark.kernel
@@ -1265,8 +1266,41 @@ def test_monitor_text_without_key_watches_the_callers_namespace(kernel: None) ->
             proc.wait()
     assert proc.returncode == 0, err
     lines = out.splitlines()
-    assert any(x.startswith("RTM_NEWLINK") and "climon2" in x for x in lines), out
-    assert any(x.startswith("RTM_DELLINK") and "climon2" in x for x in lines), out
+    assert any(re.match(r"\[LINK\] \d+: climon2@climon3: <", x) for x in lines), out
+    assert any(re.match(r"\[LINK\] Deleted \d+: climon2", x) for x in lines), out
+    assert not any("type_" in x or "RTM_" in x for x in lines), out  # ip's words only
+
+
+@pytest.mark.kernel
+def test_monitor_filters_stamps_and_details_in_ip_monitors_words(sandbox: Sb) -> None:
+    ns = sandbox.name
+    ip("-n", ns, "link", "add", "climon4", "type", "veth", "peer", "name", "climon5")
+    ip("-n", ns, "link", "set", "climon5", "up")
+    ip("-n", ns, "link", "set", "climon4", "up")
+    argv = ["monitor", sandbox.key, "--timeout", "2", "--events", "route,neighbor"]
+    proc = _start_monitor([*argv, "--timestamp", "-d"], sandbox.key)
+    try:
+        ip("-n", ns, "addr", "add", "198.51.100.7/24", "dev", "climon4")  # its route shows
+        ip("-n", ns, "neigh", "add", "198.51.100.9", "lladdr", "02:42:c0:00:02:19", "dev",
+           "climon4", "nud", "permanent")  # fmt: skip
+        ip("-n", ns, "neigh", "del", "198.51.100.9", "dev", "climon4")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    events = [x for x in out.splitlines() if not x.startswith("    ")]
+    details = [x for x in out.splitlines() if x.startswith("    ")]
+    stamp = r"\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\] "
+    assert events and all(re.match(stamp + r"\[(ROUTE|NEIGH)\] ", x) for x in events), out
+    tail = [re.sub(stamp, "", x) for x in events]
+    assert "[ROUTE] 198.51.100.0/24 dev climon4 proto kernel scope link src 198.51.100.7" in tail
+    assert "[NEIGH] 198.51.100.9 dev climon4 lladdr 02:42:c0:00:02:19 PERMANENT" in tail
+    assert any(x.startswith("[NEIGH] Deleted 198.51.100.9 dev climon4") for x in tail), out
+    assert len(details) == len(events) and all("RTM_" in x for x in details)
+    res = osl("monitor", sandbox.key, "--events", "links", check=False)
+    assert res.rc == 2 and "choose from link, address, route, neighbor" in res.err
 
 
 # ----------------------------------------------------------------------------- decode
