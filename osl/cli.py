@@ -261,7 +261,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     try:
         rt = sb.client
         links = rt.links()
-        names = {m.index: m.get("ifname") for m in links}
+        names, _ = ipwords.link_maps(links)
         state = {
             "key": sb.key,
             "interfaces": [_iface_dict(i) for i in sb.interfaces],
@@ -478,7 +478,7 @@ def _route_list(args: argparse.Namespace) -> int:
     families = [C.AF_INET] * (not args.v6) + [C.AF_INET6] * (not args.v4)
     sb = _open(args.key)
     try:
-        names = {m.index: m.get("ifname") for m in sb.client.links()}
+        names, _ = ipwords.link_maps(sb.client.links())
         routes = [
             ipwords.route_fields(m, names, all_tables=table is None)
             for family in families
@@ -525,7 +525,7 @@ def _neigh_list(args: argparse.Namespace) -> int:
 
     sb = _open(args.key)
     try:
-        names = {m.index: m.get("ifname") for m in sb.client.links()}
+        names, _ = ipwords.link_maps(sb.client.links())
         entries = [
             ipwords.neighbor_fields(m, names)
             for family in (C.AF_INET, C.AF_INET6)
@@ -546,8 +546,7 @@ def cmd_link(args: argparse.Namespace) -> int:
         msgs = sb.client.links()
     finally:
         sb.close()
-    names = {m.index: m.get("ifname") for m in msgs}
-    flags_of = {m.index: m.ifi_flags for m in msgs}
+    names, flags_of = ipwords.link_maps(msgs)
     links = [ipwords.link_fields(m, names, flags_of) for m in msgs]
     _out(args, links, lambda: "\n".join(ipwords.link_line(x) for x in links))
     return 0
@@ -562,8 +561,7 @@ def cmd_addr(args: argparse.Namespace) -> int:
         addresses = sb.client.addresses()
     finally:
         sb.close()
-    names = {m.index: m.get("ifname") for m in msgs}
-    flags_of = {m.index: m.ifi_flags for m in msgs}
+    names, flags_of = ipwords.link_maps(msgs)
     out = []
     for m in msgs:
         link = ipwords.link_fields(m, names, flags_of)
@@ -620,8 +618,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
         def learn_links() -> tuple[dict, dict]:  # after subscribing: no change falls between
             with Client(netns) as rt:
-                links = rt.links()
-            return {m.index: m.get("ifname") for m in links}, {m.index: m.ifi_flags for m in links}
+                return ipwords.link_maps(rt.links())
 
         names, flags_of = learn_links()
         for msg in mon.events(timeout=args.timeout):

@@ -14,7 +14,7 @@ from osl.netlink import consts as C
 
 __all__ = ["address_fields", "address_line", "neighbor_fields", "neighbor_line", "route_fields"]
 __all__ += ["brief_address_line", "event_fields", "event_line", "link_fields", "link_line"]
-__all__ += ["route_line", "shown_by_ip"]
+__all__ += ["link_maps", "route_line", "shown_by_ip"]
 
 #: /etc/iproute2/rt_protos as Debian's iproute2 6.1 ships it (``ip`` prints a number
 #: for any other); 220 is osl's own (the library's RTPROT_OSL), printed by ``ip`` as 220
@@ -61,6 +61,13 @@ _LINK_FLAGS = [
 ]
 #: IFLA_OPERSTATE in ``ip``'s words (RFC 2863; linux/if.h IF_OPER_*)
 OPERSTATES = ["UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP"]
+
+
+def link_maps(links: Any) -> tuple[dict, dict]:
+    """From a namespace's links: index -> name (how ``ip`` names an interface) and
+    index -> ifi_flags (for ``M-DOWN``)."""
+    links = list(links)
+    return {m.index: m.get("ifname") for m in links}, {m.index: m.ifi_flags for m in links}
 
 
 def _name(names: dict, index: Any) -> str:
