@@ -891,13 +891,21 @@ def test_route_list_prints_what_ip_route_prints(sandbox: Sb) -> None:
         ip("-n", sandbox.name, "link", "add", "clidn", "type", "veth", "peer", "name", "clidp")
         ip("-n", sandbox.name, "addr", "add", "198.18.2.1/24", "dev", "clidn")
         ip("-n", sandbox.name, "link", "set", "clidn", "up")
-        wait_until(  # IPv6 settles: eth0's link-local route is there, no route says linkdown
-            lambda: (
-                any(r["dst"] == "fe80::/64" for r in ipj(sandbox.name, "-6", "route"))
-                and not any("linkdown" in r["flags"] for r in ipj(sandbox.name, "-6", "route"))
-            ),
-            "eth0's IPv6 routes settled",
-        )
+
+        def settled() -> bool:
+            """IPv6 is done with eth0: its link-local address past DAD, with its route in
+            main and its local route in local; no route says linkdown."""
+            main = ipj(sandbox.name, "-6", "route")
+            local = ipj(sandbox.name, "-6", "route", "show", "table", "local")
+            info = ipj(sandbox.name, "-6", "addr", "show", "dev", "eth0")[0]["addr_info"]
+            return (
+                any(r["dst"] == "fe80::/64" for r in main)
+                and any(r["dst"].startswith("fe80::") and r.get("dev") == "eth0" for r in local)
+                and any(a["local"].startswith("fe80::") and not a.get("tentative") for a in info)
+                and not any("linkdown" in r["flags"] for r in main)
+            )
+
+        wait_until(settled, "eth0's IPv6 routes settled")
         for table in ([], ["table", "local"], ["table", "all"]):
             osl_args = ["--table", table[1]] if table else []
             lines = osl("route", "list", sandbox.key, *osl_args).out.splitlines()

@@ -224,12 +224,14 @@ import signal
 
 signal.signal(signal.SIGINT, signal.SIG_IGN)  # until the loop's try: the harness's own window
 print("ready", flush=True)
-while True:
+while True:  # outside the inner try SIGINT is ignored: no interrupt escapes the harness
     try:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        loop()
-        check()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the storm's last drops hit nothing
+        try:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            loop()
+            check()
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the storm's last drops hit nothing
         break
     except KeyboardInterrupt:
         state["interrupts"] += 1
