@@ -275,7 +275,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                     "index": m.index,
                     "ifname": m.get("ifname"),
                     "up": bool(m.ifi_flags & 1),
-                    "operstate": ipwords.link_fields(m, names, {})["operstate"],
+                    "operstate": ipwords.operstate(m),
                     "mtu": m.get("mtu"),
                     "address": m.get("address"),
                     "stats": _stats(m.get("stats64")),
@@ -476,18 +476,31 @@ def _route_list(args: argparse.Namespace) -> int:
 
     table = _table(args.table)
     families = [C.AF_INET] * (not args.v6) + [C.AF_INET6] * (not args.v4)
-    sb = _open(args.key)
-    try:
-        names, _ = ipwords.link_maps(sb.client.links())
-        routes = [
+
+    def read(rt: Any, _links: list, names: dict, _flags: dict) -> list:
+        return [
             ipwords.route_fields(m, names, all_tables=table is None)
             for family in families
-            for m in sb.client.routes(family, table=table)
+            for m in rt.routes(family, table=table)
         ]
-    finally:
-        sb.close()
+
+    routes = _read_sandbox(args.key, read)
     _out(args, routes, lambda: "\n".join(ipwords.route_line(r) for r in routes))
     return 0
+
+
+def _read_sandbox(key_arg: str, read: Callable[[Any, list, dict, dict], Any]) -> Any:
+    """What ``read(client, links, names, flags_of)`` reads from a sandbox, given its links
+    (one dump) and their index->name and index->flags maps (``ipwords.link_maps``); the
+    sandbox is closed after."""
+    from osl import ipwords
+
+    sb = _open(key_arg)
+    try:
+        links = sb.client.links()
+        return read(sb.client, links, *ipwords.link_maps(links))
+    finally:
+        sb.close()
 
 
 def cmd_neigh(args: argparse.Namespace) -> int:
@@ -523,17 +536,15 @@ def _neigh_list(args: argparse.Namespace) -> int:
     from osl import ipwords
     from osl.netlink import consts as C
 
-    sb = _open(args.key)
-    try:
-        names, _ = ipwords.link_maps(sb.client.links())
-        entries = [
+    def read(rt: Any, _links: list, names: dict, _flags: dict) -> list:
+        return [
             ipwords.neighbor_fields(m, names)
             for family in (C.AF_INET, C.AF_INET6)
-            for m in sb.client.neighbors(family=family)
+            for m in rt.neighbors(family=family)
             if ipwords.shown_by_ip(m)
         ]
-    finally:
-        sb.close()
+
+    entries = _read_sandbox(args.key, read)
     _out(args, entries, lambda: "\n".join(ipwords.neighbor_line(e) for e in entries))
     return 0
 
@@ -541,13 +552,10 @@ def _neigh_list(args: argparse.Namespace) -> int:
 def cmd_link(args: argparse.Namespace) -> int:
     from osl import ipwords
 
-    sb = _open(args.key)
-    try:
-        msgs = sb.client.links()
-    finally:
-        sb.close()
-    names, flags_of = ipwords.link_maps(msgs)
-    links = [ipwords.link_fields(m, names, flags_of) for m in msgs]
+    def read(_rt: Any, links: list, names: dict, flags_of: dict) -> list:
+        return [ipwords.link_fields(m, names, flags_of) for m in links]
+
+    links = _read_sandbox(args.key, read)
     _out(args, links, lambda: "\n".join(ipwords.link_line(x) for x in links))
     return 0
 
@@ -555,26 +563,22 @@ def cmd_link(args: argparse.Namespace) -> int:
 def cmd_addr(args: argparse.Namespace) -> int:
     from osl import ipwords
 
-    sb = _open(args.key)
-    try:
-        msgs = sb.client.links()
-        addresses = sb.client.addresses()
-    finally:
-        sb.close()
-    names, flags_of = ipwords.link_maps(msgs)
-    out = []
-    for m in msgs:
-        link = ipwords.link_fields(m, names, flags_of)
-        link["addr_info"] = [
-            {k: v for k, v in ipwords.address_fields(a, names).items() if k != "dev"}
-            for a in addresses
-            if a.index == m.index
-        ]
-        out.append(link)
+    def read(rt: Any, links: list, names: dict, flags_of: dict) -> list:
+        addresses = rt.addresses()
+        out = []
+        for m in links:
+            link = ipwords.link_fields(m, names, flags_of)
+            link["addr_info"] = [
+                {k: v for k, v in ipwords.address_fields(a, names).items() if k != "dev"}
+                for a in addresses
+                if a.index == m.index
+            ]
+            out.append(link)
+        return out
+
+    links = _read_sandbox(args.key, read)
     _out(
-        args,
-        out,
-        lambda: "\n".join(ipwords.brief_address_line(x, x["addr_info"]) for x in out),
+        args, links, lambda: "\n".join(ipwords.brief_address_line(x, x["addr_info"]) for x in links)
     )
     return 0
 

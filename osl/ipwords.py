@@ -14,7 +14,7 @@ from osl.netlink import consts as C
 
 __all__ = ["address_fields", "address_line", "neighbor_fields", "neighbor_line", "route_fields"]
 __all__ += ["brief_address_line", "event_fields", "event_line", "link_fields", "link_line"]
-__all__ += ["link_maps", "route_line", "shown_by_ip"]
+__all__ += ["link_maps", "operstate", "route_line", "shown_by_ip"]
 
 #: /etc/iproute2/rt_protos as Debian's iproute2 6.1 ships it (``ip`` prints a number
 #: for any other); 220 is osl's own (the library's RTPROT_OSL), printed by ``ip`` as 220
@@ -213,6 +213,12 @@ def neighbor_line(fields: dict) -> str:
     return " ".join(words)
 
 
+def operstate(msg: Any) -> str:
+    """A link's IFLA_OPERSTATE in ``ip``'s words (UNKNOWN for a value it has no word for)."""
+    state = msg.get("operstate")
+    return OPERSTATES[state] if isinstance(state, int) and state < len(OPERSTATES) else "UNKNOWN"
+
+
 def link_fields(msg: Any, names: dict, flags_of: dict) -> dict:
     """What ``ip -j link`` gives for one link, the fields ``ip -br link`` prints among them
     (``flags_of``: index -> ifi_flags of the namespace's links, for ``M-DOWN``)."""
@@ -230,10 +236,7 @@ def link_fields(msg: Any, names: dict, flags_of: dict) -> dict:
         words.append("M-DOWN")  # its lower (or peer) device is down
     out["flags"] = words
     out["mtu"] = msg.get("mtu")
-    operstate = msg.get("operstate")
-    out["operstate"] = (
-        OPERSTATES[operstate] if isinstance(operstate, int) and operstate < 7 else "UNKNOWN"
-    )
+    out["operstate"] = operstate(msg)
     out["address"] = msg.get("address")
     return out
 
