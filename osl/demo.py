@@ -179,10 +179,12 @@ def _demo(steps: _Steps, keydir: str, report: dict) -> None:
                 host, [f"veth{i}h" for i in range(SANDBOXES)], _forwarding, "forwarding"
             ),
         )
-        steps.run(
-            "wait until every sandbox's eth0 is operationally up",
-            lambda: [_wait_links(sb.client, ["eth0"], _oper_up, "up") for sb in sandboxes],
-        )
+
+        def eth0s_up() -> None:
+            for sb in sandboxes:
+                _wait_links(sb.client, ["eth0"], _oper_up, "operationally up")
+
+        steps.run("wait until every sandbox's eth0 is operationally up", eth0s_up)
         received = 0
         for i, sb in enumerate(sandboxes):
             peer = sandboxes[(i + 1) % SANDBOXES]
