@@ -86,6 +86,7 @@ def new_link(
     netns_fd: int | None = None,
     up: bool = False,
     alias: str | None = None,
+    txqlen: int | None = None,
 ) -> LinkMessage:
     """RTM_NEWLINK creating a link of ``kind`` (veth, bridge, macvlan, vlan, vxlan, ...)."""
     info: dict = {"kind": kind}
@@ -103,6 +104,7 @@ def new_link(
             "address": address,
             "net_ns_fd": netns_fd,
             "ifalias": alias,
+            "txqlen": txqlen,
             "linkinfo": info,
         },
     )
@@ -119,15 +121,18 @@ def new_veth(
     peer_mtu: int | None = None,
     peer_address: str | None = None,
     up: bool = False,
+    txqlen: int | None = None,
 ) -> LinkMessage:
     """A veth pair ``name`` <-> ``peer``; the peer may be born in another namespace.
-    ``peer_mtu`` defaults to ``mtu``; ``up`` brings ``name`` up at creation."""
+    ``peer_mtu`` defaults to ``mtu``; ``up`` brings ``name`` up at creation; ``txqlen``
+    sets both ends' transmit queue length."""
     peer_msg = LinkMessage(
         attrs={
             "ifname": check_ifname(peer),
             "mtu": mtu if peer_mtu is None else peer_mtu,
             "address": None if peer_address is None else mac(peer_address),
             "net_ns_fd": peer_netns_fd,
+            "txqlen": txqlen,
         },
     )
     return new_link(
@@ -138,6 +143,7 @@ def new_veth(
         address=None if address is None else mac(address),
         netns_fd=netns_fd,
         up=up,
+        txqlen=txqlen,
     )
 
 
@@ -190,13 +196,16 @@ def set_link(
     netns_fd: int | None = None,
     alias: str | None = None,
     group: int | None = None,
+    promisc: bool | None = None,
 ) -> LinkMessage:
     """RTM_NEWLINK changing an existing link; ``master=0`` detaches it from its master;
-    ``group`` puts it in that link group (IFLA_GROUP)."""
+    ``group`` puts it in that link group (IFLA_GROUP); ``promisc`` turns promiscuous mode
+    on or off (as ``ip link set promisc`` does)."""
     flags = change = 0
-    if up is not None:
-        change = C.IFF_UP
-        flags = C.IFF_UP if up else 0
+    for flag, on in ((C.IFF_UP, up), (C.IFF_PROMISC, promisc)):
+        if on is not None:
+            change |= flag
+            flags |= flag if on else 0
     return LinkMessage(
         C.RTM_NEWLINK,
         C.NLM_F_REQUEST,
@@ -212,6 +221,17 @@ def set_link(
             "ifalias": alias,
             "group": None if group is None else check_group(group),
         },
+    )
+
+
+def set_bridge_port(index: int, **port: int) -> LinkMessage:
+    """RTM_NEWLINK setting bridge-port options of a bridge's port (``mode=1``: hairpin;
+    names of IFLA_BRPORT_*), as ``ip link set DEV type bridge_slave`` does."""
+    return LinkMessage(
+        C.RTM_NEWLINK,
+        C.NLM_F_REQUEST,
+        index=check_index(index),
+        attrs={"linkinfo": {"slave_kind": "bridge", "slave_data": port}},
     )
 
 

@@ -1,0 +1,3 @@
+from osl.cni.plugin import main
+
+main()

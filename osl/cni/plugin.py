@@ -1,0 +1,130 @@
+"""``osl-cni``: a CNI plugin (spec 1.1.0) whose bridge mode is a drop-in for the reference
+``bridge`` plugin. A runtime runs it with ``CNI_*`` in the environment and the network
+configuration on stdin; it answers on stdout: a result, or the spec's error object with
+exit status 1."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+
+from . import spec
+from .spec import Call, CniError
+
+__all__ = ["main", "run"]
+
+
+class ExecIpam:
+    """The IPAM plugin ``ipam.type`` names, run from ``CNI_PATH`` with the whole config."""
+
+    def __init__(self, kind: str, call: Call, stdin: bytes) -> None:
+        self.kind = kind
+        self.call = call
+        self.stdin = stdin
+
+    def _run(self, command: str) -> dict | None:
+        from . import delegate
+
+        return delegate.run(self.kind, command, self.call.environ, self.call.path, self.stdin)
+
+    def add(self) -> dict:
+        answer = self._run("ADD")
+        if answer is None:
+            raise CniError(spec.DELEGATE_FAILED, f"IPAM plugin {self.kind!r} printed no result")
+        return answer
+
+    def delete(self) -> None:
+        self._run("DEL")
+
+    def check(self) -> None:
+        self._run("CHECK")
+
+    def speaks(self, version: str) -> bool:
+        answer = self._run("VERSION") or {}
+        return version in (answer.get("supportedVersions") or ())
+
+    def status(self) -> None:
+        self._run("STATUS")
+
+    def gc(self) -> None:
+        self._run("GC")
+
+
+def _version_of(stdin: bytes) -> str:
+    """The config's cniVersion when it can be read, for the error object; else the latest."""
+    try:
+        version = json.loads(stdin).get("cniVersion")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return spec.LATEST
+    return version if version in spec.SUPPORTED else spec.LATEST
+
+
+def run(environ: Mapping[str, str], stdin: bytes) -> tuple[int, dict | None]:
+    """One invocation: its exit status and the JSON object to print (None: print nothing)."""
+    try:
+        return 0, _dispatch(spec.parse_call(environ), stdin)
+    except CniError as e:
+        return 1, e.result(_version_of(stdin))
+
+
+def _dispatch(call: Call, stdin: bytes) -> dict | None:
+    if call.command == "VERSION":
+        asked = spec.LATEST
+        if stdin.strip():
+            asked = spec.load_json(stdin, "the configuration").get("cniVersion") or spec.LATEST
+            if not isinstance(asked, str):
+                raise CniError(spec.DECODE_FAILURE, "cniVersion must be a string")
+        return {"cniVersion": asked, "supportedVersions": list(spec.SUPPORTED)}
+    from . import config
+
+    raw = spec.load_json(stdin, "the network configuration")
+    conf = config.load(raw, call.args)
+    for command, floor in (("CHECK", "0.4.0"), ("STATUS", "1.1.0"), ("GC", "1.1.0")):
+        if call.command == command and not spec.at_least(conf.version, floor):
+            raise CniError(
+                spec.INCOMPATIBLE_VERSION,
+                f"config version {conf.version} does not allow {command}",
+                f"{command} needs cniVersion {floor} or later",
+            )
+    ipam = ExecIpam(conf.ipam_type, call, stdin)
+    if call.command == "STATUS":
+        if conf.ipam_type:
+            _status(ipam, call, conf.version)
+        return None
+    if call.command == "GC":
+        if conf.ipam_type and ipam.speaks(conf.version):
+            ipam.gc()
+        return None
+    from . import bridge
+
+    if call.command == "ADD":
+        return spec.result_json(bridge.add(call, conf, ipam), conf.version)
+    if call.command == "DEL":
+        bridge.delete(call, conf, ipam)
+        return None
+    bridge.check(call, conf, ipam)
+    return None
+
+
+def _status(ipam: ExecIpam, call: Call, version: str) -> None:
+    """STATUS: the IPAM plugin must be there; asked its own STATUS when it speaks 1.1.0."""
+    from . import delegate
+
+    try:
+        delegate.find(ipam.kind, call.path)
+    except CniError as e:
+        raise CniError(spec.NOT_AVAILABLE, e.msg, e.details) from None
+    if ipam.speaks(version):
+        ipam.status()
+
+
+def main() -> None:
+    """The console script: environment and stdin in, the answer on stdout."""
+    stdin = b"" if sys.stdin is None else sys.stdin.buffer.read()
+    status, answer = run(os.environ, stdin)
+    if answer is not None:
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+    sys.exit(status)
