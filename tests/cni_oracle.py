@@ -95,9 +95,9 @@ class Side:
         environ.update(env or {})
         done = subprocess.run(
             ["ip", "netns", "exec", self.host, *(plugin or self.plugin)],
-            input=json.dumps(conf).encode(),
+            input=conf.encode() if isinstance(conf, str) else json.dumps(conf).encode(),
             capture_output=True,
-            env=environ,
+            env={k: v for k, v in environ.items() if v is not None},
             check=False,
         )
         out = done.stdout.decode().strip()

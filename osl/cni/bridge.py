@@ -37,6 +37,10 @@ DEFAULT = {4: "0.0.0.0/0", 6: "::/0"}
 class Ipam:
     """What ADD/DEL/CHECK ask of the configured IPAM (an exec'd plugin or osl's own)."""
 
+    def ready(self) -> None:
+        """Raise the CniError that would stop ADD before any change (plugin missing)."""
+        raise NotImplementedError
+
     def add(self) -> dict:
         raise NotImplementedError
 
@@ -323,24 +327,11 @@ def _ensure_address(host: Client, br: Any, gw: Any, force: bool) -> None:
 
 
 def add(call: Call, conf: BridgeConf, ipam: Ipam) -> dict:
-    """ADD: the container joins the bridge; the result (1.x shape)."""
+    """ADD: the container joins the bridge; the result (1.x shape). What can be checked
+    before a change is checked first: the namespace, the interface name, the IPAM plugin."""
+    ns = open_netns(call.netns)
     host = Client()
-    try:
-        br = _ensure_bridge(host, conf)
-        ns = open_netns(call.netns)
-        try:
-            return _add(call, conf, ipam, host, ns, br)
-        finally:
-            ns.close()
-    except NetlinkError as e:
-        raise kernel_error(e, e.what) from None
-    finally:
-        host.close()
-
-
-def _add(call: Call, conf: BridgeConf, ipam: Ipam, host: Client, ns: NetNS, br: Any) -> dict:
     cont = Client(ns)
-    undo: list[tuple[Callable[[], Any], str]] = []
     try:
         if _find(cont, call.ifname) is not None:
             raise CniError(
@@ -348,6 +339,23 @@ def _add(call: Call, conf: BridgeConf, ipam: Ipam, host: Client, ns: NetNS, br: 
                 f"{call.ifname} already exists in {call.netns}",
                 "a container interface of that name is there; DEL it first or name another",
             )
+        if conf.ipam_type:
+            ipam.ready()
+        br = _ensure_bridge(host, conf)
+        return _add(call, conf, ipam, host, ns, cont, br)
+    except NetlinkError as e:
+        raise kernel_error(e, e.what) from None
+    finally:
+        cont.close()
+        host.close()
+        ns.close()
+
+
+def _add(
+    call: Call, conf: BridgeConf, ipam: Ipam, host: Client, ns: NetNS, cont: Client, br: Any
+) -> dict:
+    undo: list[tuple[Callable[[], Any], str]] = []
+    try:
         host_end, host_name = _make_veth(host, ns, call.ifname, conf)
         undo.append((lambda: host.delete_link(host_end.index), f"delete veth {host_name}"))
         peer = cont.link(call.ifname)
@@ -395,8 +403,6 @@ def _add(call: Call, conf: BridgeConf, ipam: Ipam, host: Client, ns: NetNS, br: 
         for fn, what in reversed(undo):
             _quietly(fn, what)
         raise
-    finally:
-        cont.close()
 
 
 def _forwarding(version: int) -> None:

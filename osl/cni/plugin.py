@@ -19,15 +19,52 @@ __all__ = ["main", "run"]
 class ExecIpam:
     """The IPAM plugin ``ipam.type`` names, run from ``CNI_PATH`` with the whole config."""
 
-    def __init__(self, kind: str, call: Call, stdin: bytes) -> None:
+    def __init__(self, kind: str, call: Call, stdin: bytes, version: str) -> None:
         self.kind = kind
         self.call = call
         self.stdin = stdin
+        self.version = version
+        self.lowered = False
 
-    def _run(self, command: str) -> dict | None:
+    def _exec(self, command: str) -> dict | None:
         from . import delegate
 
         return delegate.run(self.kind, command, self.call.environ, self.call.path, self.stdin)
+
+    def _run(self, command: str) -> dict | None:
+        try:
+            return self._exec(command)
+        except CniError as e:
+            if e.code != spec.INCOMPATIBLE_VERSION or self.lowered or command == "VERSION":
+                raise
+            self._lower()
+            return self._exec(command)
+
+    def _lower(self) -> None:
+        """An IPAM plugin older than the config (Debian's host-local 1.1.1 stops at 1.0.0)
+        gets the config in the highest version both speak; its result, of any version,
+        is read the same."""
+        theirs = (self._exec("VERSION") or {}).get("supportedVersions") or ()
+        common = [
+            v
+            for v in spec.SUPPORTED
+            if v in theirs and spec.version_tuple(v) < spec.version_tuple(self.version)
+        ]
+        if not common:
+            raise CniError(
+                spec.INCOMPATIBLE_VERSION,
+                f"IPAM plugin {self.kind!r} speaks no version osl-cni speaks",
+                f"it supports {list(theirs)}",
+            )
+        raw = json.loads(self.stdin)
+        raw["cniVersion"] = common[-1]
+        self.stdin = json.dumps(raw).encode()
+        self.lowered = True
+
+    def ready(self) -> None:
+        from . import delegate
+
+        delegate.find(self.kind, self.call.path)
 
     def add(self) -> dict:
         answer = self._run("ADD")
@@ -42,7 +79,7 @@ class ExecIpam:
         self._run("CHECK")
 
     def speaks(self, version: str) -> bool:
-        answer = self._run("VERSION") or {}
+        answer = self._exec("VERSION") or {}
         return version in (answer.get("supportedVersions") or ())
 
     def status(self) -> None:
@@ -88,7 +125,7 @@ def _dispatch(call: Call, stdin: bytes) -> dict | None:
                 f"config version {conf.version} does not allow {command}",
                 f"{command} needs cniVersion {floor} or later",
             )
-    ipam = ExecIpam(conf.ipam_type, call, stdin)
+    ipam = ExecIpam(conf.ipam_type, call, stdin, conf.version)
     if call.command == "STATUS":
         if conf.ipam_type:
             _status(ipam, call, conf.version)
