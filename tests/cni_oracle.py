@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import sysconfig
+import time
 from typing import Any
 
 REF_DIR = "/usr/lib/cni"
@@ -121,8 +122,31 @@ class Side:
         r = sh("ip", "netns", "exec", ns, "cat", f"/proc/sys/{key}", check=False)
         return r.stdout.strip() if r.returncode == 0 else None
 
+    def settle(self, limit: float = 5.0) -> None:
+        """Wait until each host bridge's carrier says what its ports are: the kernel turns
+        it off when the last port goes, and on when one comes up, through linkwatch,
+        asynchronously."""
+        deadline = time.monotonic() + limit
+        while True:
+            links = ip_json("-n", self.host, "link")
+            ports = {link.get("master") for link in links if "UP" in link["flags"]}
+            unsettled = [
+                link["ifname"]
+                for link in links
+                if link.get("link_type") == "ether"
+                and link["ifname"] not in ports
+                and "NO-CARRIER" not in link["flags"]
+                and "UP" in link["flags"]
+                and _is_bridge(self.host, link["ifname"])
+            ]
+            if not unsettled or time.monotonic() > deadline:
+                return
+            time.sleep(0.01)
+
     def state(self, ifname: str = "eth0") -> dict:
-        """Links, addresses, routes and key sysctls of the host and each container."""
+        """Links, addresses, routes and key sysctls of the host and each container, once
+        the bridges' carrier has settled."""
+        self.settle()
         out = {"host": _ns_state(self.host), "containers": []}
         out["host"]["sysctl"] = {
             k: self.sysctl(self.host, k)
@@ -158,6 +182,11 @@ class Side:
             with open(os.path.join(d, name), "rb") as f:
                 files[name] = f.read().decode(errors="replace")
         return files
+
+
+def _is_bridge(ns: str, name: str) -> bool:
+    (link,) = ip_json("-n", ns, "-d", "link", "show", name)
+    return link.get("linkinfo", {}).get("info_kind") == "bridge"
 
 
 # Fields that differ from run to run whatever the plugin: counters, timers, ids.
