@@ -11,7 +11,10 @@ a ``with`` body included, the stand-in passes signals straight on.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~5 ms at start-up: for type checkers only
+    from typing import Any, Callable
 
 # CPython's C module under ``signal``: signal's own wrappers turn every handler into an enum
 # member first (~0.6 µs a call), and importing signal builds its enums (~1-2 ms)

@@ -20,9 +20,13 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any, Union
 
-PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~5 ms at start-up: for type checkers only
+    from typing import Any, Union
+
+    PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+
 
 #: The function prototypes of ``native/osl_native.cdef``, repeated for the ABI path (the
 #: ``native/`` directory is not installed).  A test checks both say the same.

@@ -19,7 +19,11 @@ from contextlib import suppress
 
 from osl import _sys
 from osl.nsfs import O_RDONLY_CLOEXEC as _O_RDONLY
-from osl.nsfs import THREAD_SELF_NET, PathLike
+from osl.nsfs import THREAD_SELF_NET
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from osl.nsfs import PathLike
 from osl.nsfs import nstype as _nstype
 
 __all__ = [

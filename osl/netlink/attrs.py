@@ -13,7 +13,6 @@ from __future__ import annotations
 import struct
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Union
 
 from . import _fast, _plan
 from ._plan import FIXED as _FIXED
@@ -50,6 +49,12 @@ from .kinds import (  # noqa: F401 - the kinds are importable from here too, as 
     Struct,
     attribute,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~5 ms at start-up: for type checkers only
+    from typing import Any, Union
+
+    Pairs = Union[Mapping[Union[str, int], Any], Iterable[tuple]]
 
 #: Deepest nesting the decoder follows; deeper input is a DecodeError, never a RecursionError.
 MAX_DEPTH = 16
@@ -278,8 +283,6 @@ def _decode_switches(attrs: Attrs, switches: list, depth: int) -> None:
 
 
 # --------------------------------------------------------------------------- encoding
-
-Pairs = Union[Mapping[Union[str, int], Any], Iterable[tuple]]
 
 
 def _written(space: Space, items: Pairs) -> bytes:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from typing import Any, Union
 
 from . import consts as C
 from . import requests as R
@@ -24,9 +23,15 @@ from .link import LinkMessage
 from .message import Message
 from .neigh import NeighMessage
 from .route import RouteMessage
-from .transport import DEFAULT_TIMEOUT, NetlinkError, NetnsSpec, Transport
+from .transport import DEFAULT_TIMEOUT, NetlinkError, Transport
 
-Link = Union[str, int]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~5 ms at start-up: for type checkers only
+    from typing import Any, Union
+
+    from .transport import NetnsSpec
+
+    Link = Union[str, int]
 
 
 def _netns_fd(netns: Any) -> tuple[int, bool]:

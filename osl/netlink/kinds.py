@@ -14,10 +14,13 @@ import struct
 from collections import namedtuple
 from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv6Address, ip_address
-from typing import Any, Callable
 
 from .framing import NLATTR, PAD
 from .lladdr import lladdr, parse_lladdr
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~5 ms at start-up: for type checkers only
+    from typing import Any, Callable
 
 
 class Malformed(bytes):

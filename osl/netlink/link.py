@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 from . import consts as C
 from .attrs import (
@@ -29,6 +28,10 @@ from .attrs import (
     decode_attrs,
 )
 from .message import REGISTRY, RtMessage, header_field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~5 ms at start-up: for type checkers only
+    from typing import Any
 
 _STATS = (
     "rx_packets tx_packets rx_bytes tx_bytes rx_errors tx_errors rx_dropped tx_dropped "

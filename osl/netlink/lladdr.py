@@ -3,7 +3,9 @@ codec's kinds, the request builders and the sandbox."""
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~5 ms at start-up: for type checkers only
+    from typing import Any
 
 __all__ = ["format_lladdr", "lladdr", "mac", "parse_lladdr"]
 

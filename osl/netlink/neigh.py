@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 from . import consts as C
 from .attrs import BE16, IPADDR, LLADDR, RAW, S32, U8, U16, U32, Space, Struct
 from .message import REGISTRY, RtMessage, header_field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~5 ms at start-up: for type checkers only
+    from typing import Any
 
 NDA = Space(
     "NDA",

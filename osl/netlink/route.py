@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 from collections import namedtuple
 from ipaddress import IPv4Address, IPv6Address
-from typing import Any
 
 from . import consts as C
 from .attrs import (
@@ -25,6 +24,10 @@ from .attrs import (
 )
 from .errors import DecodeError
 from .message import REGISTRY, RtMessage, header_field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~5 ms at start-up: for type checkers only
+    from typing import Any
 
 RTAX = Space(
     "RTAX",

@@ -26,7 +26,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, ClassVar, Union
 
 from . import _fast
 from . import consts as C
@@ -44,7 +43,12 @@ from .message import (
     type_name,
 )
 
-NetnsSpec = Union[None, str, "os.PathLike[str]", int, Any]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~5 ms at start-up: for type checkers only
+    from typing import Any, ClassVar, Union
+
+    NetnsSpec = Union[None, str, "os.PathLike[str]", int, Any]
+
 
 RCVBUF = 4 << 20  # the kernel's dumps and a batch's error reports must fit
 SNDBUF = 1 << 20
