@@ -128,6 +128,11 @@ def test_unimplemented_field_is_code_2_naming_it(side: Any, field: str, value: A
     assert field in out["msg"]
 
 
+def test_del_of_a_config_with_an_unimplemented_field_succeeds(side: Any) -> None:
+    s = side()
+    s.delete(net(ipMasq=True))
+
+
 def test_off_values_of_unimplemented_fields_are_accepted(side: Any) -> None:
     s = side()
     out = s.add(net(ipMasq=False, vlan=0, macspoofchk=False))

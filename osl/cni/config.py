@@ -76,9 +76,11 @@ def _hex(text: str) -> bool:
     return all(c in "0123456789abcdefABCDEF" for c in text)
 
 
-def load(raw: dict, cni_args: str) -> BridgeConf:
+def load(raw: dict, cni_args: str, *, deleting: bool = False) -> BridgeConf:
     """The configuration ``raw`` (decoded JSON) with ``CNI_ARGS``, checked: code 6 for a
-    field of the wrong type, 7 for a value that is not valid, 2 for an unsupported one."""
+    field of the wrong type, 7 for a value that is not valid, 2 for an unsupported one
+    (not when ``deleting``: a DEL undoes what an ADD may have done, and an ADD with such a
+    field did nothing, so the DEL of it succeeds)."""
     version = spec.check_version(raw.get("cniVersion"))
     name = raw.get("name")
     if not isinstance(name, str) or not spec._CONTAINER_ID.fullmatch(name):
@@ -91,7 +93,7 @@ def load(raw: dict, cni_args: str) -> BridgeConf:
         if key in raw and not isinstance(raw[key], bool):
             raise CniError(spec.DECODE_FAILURE, f"{key} must be true or false")
     for key, off in _UNSUPPORTED.items():
-        if key in raw and raw[key] not in (off, None):
+        if not deleting and key in raw and raw[key] not in (off, None):
             raise CniError(
                 spec.UNSUPPORTED_FIELD,
                 f"unsupported field {key}={raw[key]!r}",

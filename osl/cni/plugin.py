@@ -117,7 +117,7 @@ def _dispatch(call: Call, stdin: bytes) -> dict | None:
     from . import config
 
     raw = spec.load_json(stdin, "the network configuration")
-    conf = config.load(raw, call.args)
+    conf = config.load(raw, call.args, deleting=call.command == "DEL")
     for command, floor in (("CHECK", "0.4.0"), ("STATUS", "1.1.0"), ("GC", "1.1.0")):
         if call.command == command and not spec.at_least(conf.version, floor):
             raise CniError(
