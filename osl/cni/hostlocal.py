@@ -11,7 +11,7 @@ The store (backend/disk): the directory ``<dataDir>/<network name>/`` (dataDir d
 - ``last_reserved_ip.<index of the range set>``: the address last reserved from that range
   set, no newline; the next allocation starts after it and wraps around;
 - ``lock``: an empty file (mode 0750) on which flock(LOCK_EX) is held while the store is
-  read or changed.
+  read and changed (ADD, DEL, CHECK, GC; STATUS only reads the directory's names).
 
 What is read back from the store is untrusted: only regular files named by an address are
 taken for reservations, none is followed through a symbolic link, and one whose content is
@@ -44,6 +44,7 @@ ADDRESSES_EXHAUSTED = 105
 
 _MAX_RECORD = 65536  # a reservation file longer than this belongs to no container
 _MAX_LAST_IP = 256  # nor is a longer last_reserved_ip an address
+_TOO_LONG = object()  # what such a file holds, as far as the store is concerned
 
 # Go's unicode.IsSpace: what strings.TrimSpace and strings.Fields take for white space.
 _GO_SPACE = (
@@ -484,9 +485,10 @@ class _Store:
     def _file(self, name: str) -> str:
         return os.path.join(self.path, name)
 
-    def _read(self, name: str, limit: int) -> bytes | None:
+    def _read(self, name: str, limit: int) -> object:
         """A regular file's bytes (not through a symbolic link, without blocking on a
-        FIFO), or None when there is none or it is longer than ``limit``."""
+        FIFO); _TOO_LONG when it has more than ``limit``; None when it is no regular file
+        or cannot be read."""
         try:
             fd = os.open(
                 self._file(name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -504,15 +506,16 @@ class _Store:
                     break
                 chunks.append(chunk)
                 size += len(chunk)
-            return None if size > limit else b"".join(chunks)
         except OSError:
             return None
         finally:
             os.close(fd)
+        return _TOO_LONG if size > limit else b"".join(chunks)
 
-    def records(self) -> list[tuple[str, tuple[int, int], bytes | None]]:
-        """Every entry named by an address, in name order: (name, address, its content
-        trimmed, or None when it is no readable regular file of sane size)."""
+    def records(self) -> list[tuple[str, tuple[int, int], object]]:
+        """Every entry named by an address, in name order: (name, address, what it holds:
+        its content trimmed; _TOO_LONG; None when it is no regular file or cannot be
+        read)."""
         try:
             names = os.listdir(self.path)
         except OSError:
@@ -523,12 +526,12 @@ class _Store:
             if addr is None:
                 continue
             data = self._read(name, _MAX_RECORD)
-            out.append((name, addr, None if data is None else _go_trim(data)))
+            out.append((name, addr, _go_trim(data) if isinstance(data, bytes) else data))
         return out
 
     def last_reserved(self, index: int) -> tuple[int, int] | None:
         data = self._read(LAST_IP_PREFIX + str(index), _MAX_LAST_IP)
-        if data is None:
+        if not isinstance(data, bytes):
             return None
         try:
             return _parse_ip(data.decode("ascii"))  # exactly as written: no trimming
@@ -624,6 +627,8 @@ def _candidates(ranges: _RangeSet, last: tuple[int, int] | None):
 
 
 # The plugin ------------------------------------------------------------------------------
+
+_RANGE_KEYS = ("subnet", "rangeStart", "rangeEnd", "gateway")  # ipam's own single range
 
 
 class HostLocal:
@@ -872,9 +877,10 @@ class HostLocal:
 
     def gc(self, valid: list[dict]) -> None:
         """GC: every reservation of this network held by no attachment in ``valid`` (the
-        ``cni.dev/valid-attachments`` list: ``{"containerID", "ifname"}`` objects) released,
-        unreadable or foreign files named by an address among them; entries that are not
-        regular files are left alone."""
+        ``cni.dev/valid-attachments`` list: ``{"containerID", "ifname"}`` objects) released:
+        every regular file named by an address whose content is no valid attachment's
+        (junk among them). What cannot be read is left alone: other kinds of entry, a
+        symbolic link, a file this process may not read."""
         if not isinstance(valid, list):
             raise CniError(spec.DECODE_FAILURE, "cni.dev/valid-attachments must be a list")
         keep: set[bytes] = set()
@@ -896,20 +902,10 @@ class HostLocal:
             return
         try:
             for name, _, data in store.records():
-                if data in keep:
-                    continue
-                if data is None and not _is_regular(store._file(name)):
+                # kept: what a valid attachment holds, and what cannot be read (not a
+                # regular file, a symbolic link, a file this process may not read)
+                if data is None or data in keep:
                     continue
                 store.remove(name)
         finally:
             store.close()
-
-
-_RANGE_KEYS = ("subnet", "rangeStart", "rangeEnd", "gateway")
-
-
-def _is_regular(path: str) -> bool:
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
