@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """CNI plugin calls, side by side in one run: ``osl-cni`` against the reference ``bridge``
 plugin (containernetworking-plugins, a Go binary, in /usr/lib/cni), both with the
-reference ``host-local`` IPAM exec'd from ``CNI_PATH``.
+reference ``host-local`` IPAM exec'd from ``CNI_PATH``, and osl-cni with its own host-local
+in process (``"type": "osl-host-local"``: the same store, no exec).
 
     sudo python3 bench/cni.py [--count 30] [--only v4,dual]
 
@@ -9,7 +10,7 @@ Each call is a fresh process, as a runtime makes it: ``CNI_*`` in the environmen
 config on stdin, the wall time from spawn to exit (``subprocess.run``, the same for every
 plugin; its own cost is reported as ``/bin/true``). For each stack (IPv4; dual stack with
 ``isDefaultGateway``) the ``--count`` containers are added, checked and deleted one call at
-a time, the two plugins alternating call by call so drift hits both alike; each has its
+a time, the three arrangements rotating call by call so drift hits both alike; each has its
 own bridge, network and documentation prefix in one scratch host namespace. Reported:
 median ms per call (min-max) and the ratio osl-cni / reference, then where osl-cni's time
 goes: interpreter start, imports, host-local's own run, the rest.
@@ -35,10 +36,15 @@ HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OSL_CNI = os.path.join(sysconfig.get_path("scripts"), "osl-cni")
 
 STACKS = {
-    "v4": {"ref": [[{"subnet": "192.0.2.0/24"}]], "osl": [[{"subnet": "198.51.100.0/24"}]]},
+    "v4": {
+        "ref": [[{"subnet": "192.0.2.0/24"}]],
+        "osl": [[{"subnet": "198.51.100.0/24"}]],
+        "osl-local": [[{"subnet": "203.0.113.0/24"}]],
+    },
     "dual": {
         "ref": [[{"subnet": "192.0.2.0/24"}], [{"subnet": "2001:db8:1::/64"}]],
         "osl": [[{"subnet": "198.51.100.0/24"}], [{"subnet": "2001:db8:2::/64"}]],
+        "osl-local": [[{"subnet": "203.0.113.0/24"}], [{"subnet": "2001:db8:3::/64"}]],
     },
 }
 
@@ -72,6 +78,8 @@ def conf(side: str, stack: str, datadir: str, prev: dict | None = None) -> bytes
         "isDefaultGateway": stack == "dual",
         "ipam": {"type": "host-local", "ranges": STACKS[stack][side], "dataDir": datadir},
     }
+    if side == "osl-local":  # osl's host-local, in process: the same store, no exec
+        c["ipam"]["type"] = "osl-host-local"
     if prev is not None:
         c["prevResult"] = prev
     return json.dumps(c).encode()
@@ -93,7 +101,7 @@ def median_ms(xs: list[float]) -> str:
 
 
 def run_stack(stack: str, count: int, datadir: str) -> dict:
-    plugins = {"ref": [os.path.join(REF, "bridge")], "osl": [OSL_CNI]}
+    plugins = {"ref": [os.path.join(REF, "bridge")], "osl": [OSL_CNI], "osl-local": [OSL_CNI]}
     times: dict = {(s, c): [] for s in plugins for c in ("ADD", "CHECK", "DEL")}
     results: dict = {}
     for i in range(count):
@@ -101,7 +109,7 @@ def run_stack(stack: str, count: int, datadir: str) -> dict:
             sh("ip", "netns", "add", f"{stack}-{side}-{i}")
     for command in ("ADD", "CHECK", "DEL"):
         for i in range(count):
-            order = list(plugins) if i % 2 == 0 else list(reversed(plugins))
+            order = list(plugins)[i % 3 :] + list(plugins)[: i % 3]
             for side in order:
                 ns, cid = f"{stack}-{side}-{i}", f"{side}{i}"
                 prev = results.get((side, i)) if command != "ADD" else None
@@ -163,14 +171,15 @@ def main() -> int:
             print(f"  {name:<58} {median_ms(xs)}")
         for stack in args.only.split(","):
             times = run_stack(stack, args.count, datadir)
-            print(f"\n{stack}: ms per call, median (min-max), ratio osl-cni / reference")
+            print(f"\n{stack}: ms per call, median (min-max), ratio to the reference")
             for command in ("ADD", "CHECK", "DEL"):
-                ref, osl = times[("ref", command)], times[("osl", command)]
-                ratio = statistics.median(osl) / statistics.median(ref)
-                print(
-                    f"  {command:<5} reference {median_ms(ref)}   osl-cni {median_ms(osl)}"
-                    f"   {ratio:.2f}x"
-                )
+                ref = times[("ref", command)]
+                line = f"  {command:<5} reference {median_ms(ref)}"
+                for side, label in (("osl", "osl-cni exec IPAM"), ("osl-local", "in-process")):
+                    xs = times[(side, command)]
+                    ratio = statistics.median(xs) / statistics.median(ref)
+                    line += f" | {label} {median_ms(xs)} {ratio:.2f}x"
+                print(line)
         leftover = [
             link["ifname"]
             for link in json.loads(sh("ip", "-j", "link"))

@@ -6,6 +6,7 @@ after normalising random names, MACs, indexes and link-local addresses."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -88,12 +89,29 @@ def _differences(a: Any, b: Any, where: str = "") -> list[str]:
     return [] if a == b else [f"{where}: ref={a!r} osl={b!r}"]
 
 
-@pytest.mark.parametrize("case", sorted(MATRIX))
-def test_add_then_del_leaves_the_state_the_reference_leaves(sides: Any, case: str) -> None:
+def _in_process(conf: dict) -> dict:
+    conf = json.loads(json.dumps(conf))
+    conf["ipam"]["oslInProcess"] = True  # the real host-local ignores the field
+    return conf
+
+
+CASES = [(case, "exec") for case in sorted(MATRIX)] + [
+    (case, "in-process") for case in sorted(MATRIX) if "ipam" in MATRIX[case][0]
+]
+
+
+@pytest.mark.parametrize("case,ipam", CASES)
+def test_add_then_del_leaves_the_state_the_reference_leaves(
+    sides: Any, case: str, ipam: str
+) -> None:
+    """The reference always execs host-local; osl-cni execs it, or runs its own in process
+    (then the two stores are compared too: the same files, the same bytes)."""
     conf, count, args = MATRIX[case]
     runs = {}
     for name in ("ref", "osl"):
         side = sides(name)
+        if name == "osl" and ipam == "in-process":
+            conf = _in_process(conf)
         results = [side.add(conf, i, args=args) for i in range(count)]
         after_add = side.state()
         store = side.store(conf["name"])

@@ -345,3 +345,45 @@ def test_installed_under_another_name_in_cni_path_it_runs(side: Any, tmp_path: A
     link.symlink_to(O.OSL_CNI)
     out = s.add(net(type="osl-bridge"), plugin=[str(link)])
     assert out["ips"][0]["address"] == "192.0.2.2/24"
+
+
+# osl's own host-local, in process ------------------------------------------------------------
+def _local(**fields: Any) -> dict:
+    conf = net(**fields)
+    conf["ipam"]["type"] = "osl-host-local"
+    return conf
+
+
+def test_in_process_ipam_failed_add_releases_its_lease(side: Any) -> None:
+    s = side()
+    conf = _local()
+    conf["ipam"]["routes"] = [{"dst": "198.51.100.0/24", "gw": "203.0.113.1"}]
+    status, out, _ = s.call("ADD", s.conf(conf))
+    assert status == 1 and out["code"] == 100 and "ENETUNREACH" in out["details"], out
+    assert [k for k in s.store("testnet") if k[0].isdigit()] == []
+    assert [n for n, _ in _host_links(s) if n.startswith("veth")] == []
+
+
+def test_in_process_ipam_exhausted_is_code_105_and_leaves_nothing(side: Any) -> None:
+    s = side()
+    conf = _local(ranges=[[{"subnet": "192.0.2.0/30"}]])
+    s.add(conf, 0)
+    status, out, _ = s.call("ADD", s.conf(conf), 1)
+    assert status == 1 and out["code"] == 105 and "no IP addresses available" in out["msg"]
+    assert _container_links(s, 1) == ["lo"]
+    assert len([n for n, _ in _host_links(s) if n.startswith("veth")]) == 1
+
+
+def test_in_process_ipam_status_and_gc(side: Any) -> None:
+    s = side()
+    conf = _local(version="1.1.0", ranges=[[{"subnet": "192.0.2.0/30"}]])
+    status, out, _ = s.call("STATUS", s.conf(conf))
+    assert (status, out) == (0, None)
+    s.add(conf, 0)
+    out = _error(s, "STATUS", conf, 50)  # the only address is taken
+    gc = dict(conf, **{"cni.dev/valid-attachments": [{"containerID": "ctr0", "ifname": "eth0"}]})
+    assert s.call("GC", s.conf(gc))[:2] == (0, None)
+    assert "192.0.2.2" in s.store("testnet")
+    gc["cni.dev/valid-attachments"] = []
+    assert s.call("GC", s.conf(gc))[:2] == (0, None)
+    assert "192.0.2.2" not in s.store("testnet")

@@ -10,6 +10,10 @@ import os
 import sys
 from collections.abc import Mapping
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 from . import spec
 from .spec import Call, CniError
 
@@ -89,6 +93,14 @@ class ExecIpam:
         self._run("GC")
 
 
+def in_process(ipam: dict) -> bool:
+    """Whether the IPAM is osl's own host-local, in this process: ``"type":
+    "osl-host-local"``, or ``"host-local"`` with ``"oslInProcess": true`` (a field the real
+    host-local ignores, so one config serves both)."""
+    kind = ipam.get("type")
+    return kind == "osl-host-local" or (kind == "host-local" and ipam.get("oslInProcess") is True)
+
+
 def _version_of(stdin: bytes) -> str:
     """The config's cniVersion when it can be read, for the error object; else the latest."""
     try:
@@ -125,14 +137,24 @@ def _dispatch(call: Call, stdin: bytes) -> dict | None:
                 f"config version {conf.version} does not allow {command}",
                 f"{command} needs cniVersion {floor} or later",
             )
-    ipam = ExecIpam(conf.ipam_type, call, stdin, conf.version)
-    if call.command == "STATUS":
-        if conf.ipam_type:
+    if in_process(conf.ipam):
+        from .hostlocal import HostLocal
+
+        local = HostLocal(raw, call)
+        if call.command == "STATUS":
+            local.status()
+        elif call.command == "GC":
+            valid = raw.get("cni.dev/valid-attachments")
+            if isinstance(valid, list):  # absent: no list to keep, so nothing is released
+                local.gc(valid)
+        ipam: Any = local
+    else:
+        ipam = ExecIpam(conf.ipam_type, call, stdin, conf.version)
+        if call.command == "STATUS" and conf.ipam_type:
             _status(ipam, call, conf.version)
-        return None
-    if call.command == "GC":
-        if conf.ipam_type and ipam.speaks(conf.version):
+        elif call.command == "GC" and conf.ipam_type and ipam.speaks(conf.version):
             ipam.gc()
+    if call.command in ("STATUS", "GC"):
         return None
     from . import bridge
 
