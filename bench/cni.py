@@ -160,8 +160,13 @@ def main() -> int:
             "/bin/true (spawn floor)": floor(["/bin/true"], n),
             "python3 -c pass": floor([sys.executable, "-c", "pass"], n),
             "python3 -S -c pass": floor([sys.executable, "-S", "-c", "pass"], n),
-            "python3 -c 'import osl.cni.bridge, osl.cni.delegate'": floor(
-                [sys.executable, "-c", "import osl.cni.bridge, osl.cni.delegate, osl.cni.config"], n
+            "python3 -c 'import (ADD's modules, exec'd IPAM)'": floor(
+                [sys.executable, "-c", "import osl.cni.plugin, osl.cni.bridge, osl.cni.delegate"],
+                n,
+            ),
+            "python3 -c 'import (ADD's modules, in-process IPAM)'": floor(
+                [sys.executable, "-c", "import osl.cni.plugin, osl.cni.bridge, osl.cni.hostlocal"],
+                n,
             ),
             "reference bridge VERSION": floor([os.path.join(REF, "bridge")], n, env=version),
             "osl-cni VERSION": floor([OSL_CNI], n, env=version),
@@ -169,6 +174,7 @@ def main() -> int:
         print("\nstart-up, ms per process, median (min-max):")
         for name, xs in starts.items():
             print(f"  {name:<58} {median_ms(xs)}")
+        loaded = statistics.median(starts["python3 -c 'import (ADD's modules, in-process IPAM)'"])
         for stack in args.only.split(","):
             times = run_stack(stack, args.count, datadir)
             print(f"\n{stack}: ms per call, median (min-max), ratio to the reference")
@@ -180,6 +186,15 @@ def main() -> int:
                     ratio = statistics.median(xs) / statistics.median(ref)
                     line += f" | {label} {median_ms(xs)} {ratio:.2f}x"
                 print(line)
+            add = statistics.median(times[("osl-local", "ADD")])
+            ref_add = statistics.median(times[("ref", "ADD")])
+            ref_start = statistics.median(starts["reference bridge VERSION"])
+            print(
+                f"  where ADD goes: osl-cni in process {loaded * 1e3:.1f} ms interpreter +"
+                f" imports, {(add - loaded) * 1e3:.1f} ms its work; reference"
+                f" {ref_start * 1e3:.1f} ms start, {(ref_add - ref_start) * 1e3:.1f} ms work"
+                " (host-local's exec included)"
+            )
         leftover = [
             link["ifname"]
             for link in json.loads(sh("ip", "-j", "link"))
