@@ -292,6 +292,14 @@ def test_check_fails_when_the_veth_left_the_bridge(side: Any) -> None:
     assert status == 1 and out["code"] == 103 and "peer" in out["msg"]
 
 
+def test_check_fails_when_the_container_mac_changed(side: Any) -> None:
+    s = side()
+    result = s.add(CHECKED)
+    O.sh("ip", "-n", s.container(0), "link", "set", "eth0", "address", "02:00:5e:10:00:09")
+    status, out, _ = _check(s, result)
+    assert status == 1 and out["code"] == 103 and "eth0 MAC is 02:00:5e:10:00:09" in out["msg"]
+
+
 def test_check_without_prev_result_is_refused(side: Any) -> None:
     s = side()
     s.add(CHECKED)

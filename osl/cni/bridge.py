@@ -451,6 +451,12 @@ def _failed(msg: str, details: str = "") -> CniError:
     return CniError(spec.CHECK_FAILED, msg, details)
 
 
+def _same_mac(said: dict, link: Any) -> None:
+    """CHECK: the link's MAC is the one ``prevResult`` gives for it, when it gives one."""
+    if said.get("mac") and said["mac"] != _mac(link):
+        raise _failed(f"{said['name']} MAC is {_mac(link)}, prevResult says {said['mac']}")
+
+
 def check(call: Call, conf: BridgeConf, ipam: Ipam) -> None:
     """CHECK: the bridge, the container's veth and its peer on the bridge, the addresses
     and routes of ``prevResult`` are all there as ADD made them (the reference's checks)."""
@@ -488,8 +494,7 @@ def _check(call: Call, conf: BridgeConf, prev: dict, host: Client, cont: Client)
         raise _failed(f"bridge {conf.bridge} not found in the host")
     if _kind(br) != "bridge":
         raise _failed(f"{conf.bridge} is not a bridge", f"it is a {_kind(br)}")
-    if bridge.get("mac") and bridge["mac"] != _mac(br):
-        raise _failed(f"bridge {conf.bridge} MAC is {_mac(br)}, prevResult says {bridge['mac']}")
+    _same_mac(bridge, br)
     promisc = bool(br.ifi_flags & C.IFF_PROMISC)
     if promisc != conf.promisc:
         raise _failed(
@@ -503,8 +508,7 @@ def _check(call: Call, conf: BridgeConf, prev: dict, host: Client, cont: Client)
         raise _failed(f"{call.ifname} not found in {call.netns}")
     if _kind(link) != "veth":
         raise _failed(f"{call.ifname} is not a veth", f"it is a {_kind(link)}")
-    if inside.get("mac") and inside["mac"] != _mac(link):
-        raise _failed(f"{call.ifname} MAC is {_mac(link)}, prevResult says {inside['mac']}")
+    _same_mac(inside, link)
     peer_index = link.get("link")
     found = False
     for iface in interfaces:
@@ -519,8 +523,7 @@ def _check(call: Call, conf: BridgeConf, prev: dict, host: Client, cont: Client)
             continue
         if veth.get("master") != br.index:
             continue
-        if iface.get("mac") and iface["mac"] != _mac(veth):
-            raise _failed(f"{iface['name']} MAC is {_mac(veth)}, prevResult says {iface['mac']}")
+        _same_mac(iface, veth)
         found = True
         break
     if not found:

@@ -230,6 +230,17 @@ def _bad(what: str, value: Any) -> CniError:
     return CniError(DECODE_FAILURE, f"{what}: {value!r} is not valid")
 
 
+def _next_hop(text: str, version: int, where: str) -> str:
+    """A gateway's address, of IP ``version``, as text; code 6 when it is not one."""
+    try:
+        gw = ip_address(text)
+    except ValueError:
+        raise _bad(where, text) from None
+    if gw.version != version:
+        raise CniError(DECODE_FAILURE, f"{where}: {gw} is not IPv{version}")
+    return str(gw)
+
+
 def parse_result(raw: Any, what: str) -> dict:
     """A result of any supported version (an IPAM plugin's answer, a ``prevResult``),
     checked field by field and held in the 1.x shape. It is untrusted input: each address,
@@ -270,13 +281,7 @@ def parse_result(raw: Any, what: str) -> dict:
             kept = {"interface": index, **kept}
         gateway = _field(ipc, "gateway", str, where)
         if gateway:
-            try:
-                gw = ip_address(gateway)
-            except ValueError:
-                raise _bad(f"{where}.gateway", gateway) from None
-            if gw.version != address.version:
-                raise CniError(DECODE_FAILURE, f"{where}: gateway {gw} is not IPv{address.version}")
-            kept["gateway"] = str(gw)
+            kept["gateway"] = _next_hop(gateway, address.version, f"{where}.gateway")
         ips.append(kept)
     if ips or "ips" in raw:
         out["ips"] = ips
@@ -292,13 +297,7 @@ def parse_result(raw: Any, what: str) -> dict:
         kept = {"dst": str(dst)}
         gw = _field(route, "gw", str, where)
         if gw:
-            try:
-                gw_ip = ip_address(gw)
-            except ValueError:
-                raise _bad(f"{where}.gw", gw) from None
-            if gw_ip.version != dst.version:
-                raise CniError(DECODE_FAILURE, f"{where}: gw {gw_ip} is not IPv{dst.version}")
-            kept["gw"] = str(gw_ip)
+            kept["gw"] = _next_hop(gw, dst.version, f"{where}.gw")
         for key in ("mtu", "advmss", "priority", "table", "scope"):
             value = _field(route, key, int, where)
             if value is not None:
