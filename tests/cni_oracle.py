@@ -226,6 +226,10 @@ _VOLATILE = {
     "no",
     "id",
     "mcast_querier_state",
+    # an IPv6 address is tentative for the second or so its DAD takes (the bridge's
+    # link-local one starts when the bridge's carrier comes): done or not when the state
+    # is read is a race on either side (a failed DAD, "dadfailed", is still compared)
+    "tentative",
 }
 
 

@@ -51,6 +51,7 @@ MATRIX: dict[str, tuple[dict, int, str]] = {
         "",
     ),
     "l2-only": (net(ranges=None), 1, ""),
+    "enabledad-dual-stack": (net(ranges=V4 + V6, isDefaultGateway=True, enabledad=True), 1, ""),
     "version-0.3.1": (net(version="0.3.1", ranges=V4 + V6, isDefaultGateway=True), 1, ""),
     "version-0.4.0": (net(version="0.4.0", isDefaultGateway=True), 1, ""),
     "version-1.1.0-vs-1.0.0": (net(version="1.0.0", isGateway=True), 1, ""),

@@ -395,3 +395,28 @@ def test_in_process_ipam_status_and_gc(side: Any) -> None:
     gc["cni.dev/valid-attachments"] = []
     assert s.call("GC", s.conf(gc))[:2] == (0, None)
     assert "192.0.2.2" not in s.store("testnet")
+
+
+def test_one_store_shared_by_the_reference_and_osl_cni_in_process(side: Any, tmp_path: Any) -> None:
+    """The reference bridge (exec'ing host-local) and osl-cni (its host-local in process)
+    ADD containers in turn on one network's store: every address handed out once, each
+    DEL releasing what either reserved."""
+    ref, mine = side("ref"), side("osl")
+    store = str(tmp_path / "shared")
+    conf = net(ranges=V4 + V6)
+    conf["ipam"]["dataDir"] = store
+    local = _local(ranges=V4 + V6)
+    local["ipam"]["dataDir"] = store
+    got = []
+    for i in range(3):
+        got.append(ref.add(conf, i)["ips"])
+        got.append(mine.add(local, i, env={"CNI_CONTAINERID": f"osl{i}"})["ips"])
+    addresses = [ipc["address"] for ips in got for ipc in ips]
+    assert len(addresses) == len(set(addresses)) == 12
+    held = [n for n in os.listdir(os.path.join(store, "testnet")) if n[0].isdigit() or ":" in n]
+    assert len(held) == 12
+    for i in range(3):
+        ref.delete(conf, i)
+        mine.delete(local, i, env={"CNI_CONTAINERID": f"osl{i}"})
+    held = [n for n in os.listdir(os.path.join(store, "testnet")) if n[0].isdigit() or ":" in n]
+    assert held == []
