@@ -509,9 +509,7 @@ def cmd_neigh(args: argparse.Namespace) -> int:
     if args.action == "list":
         if args.ip is not None or args.mac is not None or args.link is not None:
             raise UsageError("neigh list takes a sandbox name only")
-        if args.bridge:
-            raise UsageError("neigh list --bridge (the FDB in bridge fdb's words) is not done yet")
-        return _neigh_list(args)
+        return _fdb_list(args) if args.bridge else _neigh_list(args)
     if args.ip is None or args.mac is None:
         raise UsageError(f"give the entry: neigh {args.action} NAME IP MAC")
     sb = _open(args.key)
@@ -546,6 +544,18 @@ def _neigh_list(args: argparse.Namespace) -> int:
 
     entries = _read_sandbox(args.key, read)
     _out(args, entries, lambda: "\n".join(ipwords.neighbor_line(e) for e in entries))
+    return 0
+
+
+def _fdb_list(args: argparse.Namespace) -> int:
+    from osl import ipwords
+    from osl.netlink import consts as C
+
+    def read(rt: Any, _links: list, names: dict, _flags: dict) -> list:
+        return [ipwords.fdb_fields(m, names) for m in rt.neighbors(family=C.AF_BRIDGE)]
+
+    entries = _read_sandbox(args.key, read)
+    _out(args, entries, lambda: "\n".join(ipwords.fdb_line(e) for e in entries))
     return 0
 
 
@@ -908,7 +918,11 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("ip", nargs="?", metavar="IP", help="the neighbor's IP address")
     sp.add_argument("mac", nargs="?", metavar="MAC", help="its MAC address")
     sp.add_argument("--link", action=_Once, metavar="INTERFACE", help=_IFACE_RULE)
-    sp.add_argument("--bridge", action="store_true", help="a forwarding (FDB) entry")
+    sp.add_argument(
+        "--bridge",
+        action="store_true",
+        help="a forwarding (FDB) entry; with list, the FDB in bridge fdb's words",
+    )
     for name, fn, words in (
         ("link", cmd_link, "ip -br link"),
         ("addr", cmd_addr, "ip -br addr"),

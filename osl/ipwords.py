@@ -12,7 +12,15 @@ from typing import Any
 
 from osl.netlink import consts as C
 
-__all__ = ["address_fields", "address_line", "neighbor_fields", "neighbor_line", "route_fields"]
+__all__ = [
+    "address_fields",
+    "address_line",
+    "fdb_fields",
+    "fdb_line",
+    "neighbor_fields",
+    "neighbor_line",
+    "route_fields",
+]
 __all__ += ["brief_address_line", "event_fields", "event_line", "link_fields", "link_line"]
 __all__ += ["link_maps", "operstate", "route_line", "shown_by_ip"]
 
@@ -182,6 +190,72 @@ def neighbor_fields(msg: Any, names: dict) -> dict:
     if protocol:
         out["protocol"] = PROTOCOLS.get(protocol, str(protocol))
     return out
+
+
+# bridge fdb's flag words, in its order (iproute2, bridge/fdb.c: print_fdb_flags)
+_FDB_FLAGS = (
+    (C.NTF_SELF, "self"),
+    (C.NTF_ROUTER, "router"),
+    (C.NTF_EXT_LEARNED, "extern_learn"),
+    (C.NTF_OFFLOADED, "offload"),
+    (C.NTF_MASTER, "master"),
+    (C.NTF_STICKY, "sticky"),
+)
+
+
+def _fdb_state(state: int) -> str:
+    """bridge fdb's word for an entry's state (bridge/fdb.c: state_n2a)."""
+    if state & C.NUD_PERMANENT:
+        return "permanent"
+    if state & C.NUD_NOARP:
+        return "static"
+    if state & C.NUD_STALE:
+        return "stale"
+    if state & C.NUD_REACHABLE:
+        return ""
+    return f"{state:#x}"
+
+
+def fdb_fields(msg: Any, names: dict) -> dict:
+    """What ``bridge -j fdb show`` gives for one forwarding entry: ``mac``, ``ifname``,
+    ``dst``, ``vlan``, ``port``, ``vni``, ``linkNetNsId``, ``flags``, ``master``,
+    ``state``."""
+    out: dict = {"mac": msg.get("lladdr")}
+    if msg.index:
+        out["ifname"] = _name(names, msg.index)
+    for key in ("dst", "vlan", "port", "vni"):
+        value = msg.get(key)
+        if value is not None:
+            out[key] = str(value) if key == "dst" else value
+    netnsid = msg.get("link_netnsid")
+    if netnsid is not None:
+        out["linkNetNsId"] = netnsid
+    out["flags"] = [word for bit, word in _FDB_FLAGS if msg.ndm_flags & bit]
+    master = msg.get("master")
+    if master is not None:
+        out["master"] = _name(names, master)
+    out["state"] = _fdb_state(msg.state)
+    return out
+
+
+def fdb_line(fields: dict) -> str:
+    """``bridge fdb show``'s words for one entry."""
+    words = [fields["mac"]]
+    if "ifname" in fields:
+        words += ["dev", fields["ifname"]]
+    for key in ("dst", "vlan", "port", "vni"):
+        if key in fields:
+            words += [key, str(fields[key])]
+    if "linkNetNsId" in fields:
+        words += ["link-netnsid", str(fields["linkNetNsId"])]
+    words += fields["flags"]
+    if "master" in fields:
+        words += ["master", fields["master"]]
+    if fields["state"]:
+        words.append(
+            fields["state"] if fields["state"][0].isalpha() else f"state {fields['state']}"
+        )
+    return " ".join(words)
 
 
 def _states(state: int) -> list:

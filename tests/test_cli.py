@@ -1094,6 +1094,30 @@ def test_neigh_bridge_del_in_a_later_invocation_removes_the_entry(vxlan_in: Sb) 
     assert fdb(vxlan_in.name, mac) == []
 
 
+@pytest.mark.kernel
+def test_neigh_list_bridge_prints_what_bridge_fdb_prints(vxlan_in: Sb) -> None:
+    """The FDB of a sandbox with a bridge, a port on it (master entries: static, the
+    port's own permanent one) and a vxlan with a remote (self entries with dst), in
+    ``bridge fdb show``'s words and ``bridge -j``'s fields, entry for entry."""
+    ns = vxlan_in.name
+    br = osl("add-interface", vxlan_in.key, "brsrc", "br", "--bridge").out.strip()
+    ip("-n", ns, "link", "add", "p0", "type", "veth", "peer", "name", "p1")
+    ip("-n", ns, "link", "set", "p0", "master", br, "up")
+    ip("-n", ns, "link", "set", br, "up")
+    subprocess.run(["bridge", "-n", ns, "fdb", "add", "02:42:c0:00:02:21", "dev", "p0",
+                    "master", "static"], check=True)  # fmt: skip
+    osl("neigh", "add", vxlan_in.key, "192.0.2.30", "02:42:c0:00:02:1e", "--link", "clivx",
+        "--bridge")  # fmt: skip
+    text = osl("neigh", "list", vxlan_in.key, "--bridge").out.splitlines()
+    want = subprocess.run(["bridge", "-n", ns, "fdb", "show"], capture_output=True, text=True,
+                          check=True).stdout.splitlines()  # fmt: skip
+    assert [line.split() for line in text] == [line.split() for line in want]
+    assert any(f"master {br} static" in line for line in text)
+    assert any("dst 192.0.2.30" in line and "self permanent" in line for line in text)
+    data = json.loads(osl("--json", "neigh", "list", vxlan_in.key, "--bridge").out)
+    assert data == json.loads(_bridge_fdb(ns))
+
+
 # ----------------------------------------------------------------------------- show
 
 
