@@ -256,12 +256,18 @@ def _bridge(sb: Any, name: str | None) -> str | None:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from osl import ipwords
+    from osl.netlink import consts as C
 
     sb = _open(args.key)
     try:
         rt = sb.client
         links = rt.links()
         names, _ = ipwords.link_maps(links)
+        neighbors = rt.neighbors()
+
+        def fdb(m: Any) -> bool:
+            return m.family == C.AF_BRIDGE
+
         state = {
             "key": sb.key,
             "interfaces": [_iface_dict(i) for i in sb.interfaces],
@@ -284,7 +290,8 @@ def cmd_show(args: argparse.Namespace) -> int:
             ],
             "addresses": [ipwords.address_fields(m, names) for m in rt.addresses()],
             "routes": [ipwords.route_fields(m, names) for m in rt.routes()],
-            "neighbors": [ipwords.neighbor_fields(m, names) for m in rt.neighbors()],
+            "neighbors": [ipwords.neighbor_fields(m, names) for m in neighbors if not fdb(m)],
+            "fdb": [ipwords.fdb_fields(m, names) for m in neighbors if fdb(m)],
         }
     finally:
         sb.close()
@@ -307,6 +314,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"  route {ipwords.route_line(fields)}")
     for fields in state["neighbors"]:
         print(f"  neighbor {ipwords.neighbor_line(fields)}")
+    for fields in state["fdb"]:
+        print(f"  fdb {ipwords.fdb_line(fields)}")
     return 0
 
 

@@ -173,15 +173,10 @@ def address_line(fields: dict) -> str:
 
 
 def neighbor_fields(msg: Any, names: dict) -> dict:
-    """What ``ip -j neigh`` gives for one entry (``bridge fdb``'s for AF_BRIDGE ones:
-    ``mac``, ``dev``, ``dst`` the remote if any)."""
-    lladdr, dst = msg.get("lladdr"), msg.get("dst")
+    """What ``ip -j neigh`` gives for one entry (an FDB entry: ``fdb_fields``)."""
     if msg.family == C.AF_BRIDGE:
-        out = {"mac": lladdr, "dev": _name(names, msg.index)}
-        if dst is not None:
-            out["dst"] = str(dst)
-        out["state"] = _states(msg.state)
-        return out
+        return fdb_fields(msg, names)
+    lladdr, dst = msg.get("lladdr"), msg.get("dst")
     out = {"dst": str(dst), "dev": _name(names, msg.index)}
     if lladdr is not None:
         out["lladdr"] = lladdr
@@ -274,13 +269,10 @@ def shown_by_ip(msg: Any) -> bool:
 def neighbor_line(fields: dict) -> str:
     """``ip neigh``'s (or ``bridge fdb``'s) words for one entry."""
     if "mac" in fields:
-        words = [fields["mac"], "dev", fields["dev"]]
-        if "dst" in fields:
-            words += ["dst", fields["dst"]]
-    else:
-        words = [fields["dst"], "dev", fields["dev"]]
-        if "lladdr" in fields:
-            words += ["lladdr", fields["lladdr"]]
+        return fdb_line(fields)
+    words = [fields["dst"], "dev", fields["dev"]]
+    if "lladdr" in fields:
+        words += ["lladdr", fields["lladdr"]]
     words += fields["state"]
     if "protocol" in fields:
         words += ["proto", fields["protocol"]]
