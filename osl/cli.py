@@ -290,7 +290,11 @@ def cmd_show(args: argparse.Namespace) -> int:
             ],
             "addresses": [ipwords.address_fields(m, names) for m in rt.addresses()],
             "routes": [ipwords.route_fields(m, names) for m in rt.routes()],
-            "neighbors": [ipwords.neighbor_fields(m, names) for m in neighbors if not fdb(m)],
+            "neighbors": [  # what ip neigh shows (not the kernel's NOARP multicast ones)
+                ipwords.neighbor_fields(m, names)
+                for m in neighbors
+                if not fdb(m) and ipwords.shown_by_ip(m)
+            ],
             "fdb": [ipwords.fdb_fields(m, names) for m in neighbors if fdb(m)],
         }
     finally:
@@ -301,10 +305,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"sandbox {sb.key}")
     for link in state["links"]:
         s = link["stats"] or {}
+        # two lines a link, so a terminal of 80 columns does not fold them
         print(
-            f"  link {link['index']:>3} {link['ifname']:<12} {link['operstate']:<8}"
-            f" mtu {link['mtu']} {link['address']}  rx {s.get('rx_packets', 0)} pkts"
-            f" {s.get('rx_bytes', 0)} B  tx {s.get('tx_packets', 0)} pkts {s.get('tx_bytes', 0)} B"
+            f"  link {link['index']:>3} {link['ifname']:<15} {link['operstate']:<14}"
+            f" mtu {link['mtu']:<5} {link['address']}"
+        )
+        print(
+            f"           rx {s.get('rx_packets', 0)} pkts {s.get('rx_bytes', 0)} B"
+            f"  tx {s.get('tx_packets', 0)} pkts {s.get('tx_bytes', 0)} B"
         )
     for iface in state["interfaces"]:
         print(f"  interface {iface['dst_name']} (host name {iface['src_name']})")

@@ -1177,10 +1177,14 @@ def test_show_reports_links_counters_addresses_routes_neighbors(
 
     text = osl("show", sandbox.key).out
     assert text.startswith(f"sandbox {sandbox.key}\n")
-    eth0_line = next(
-        x for x in text.splitlines() if x.split()[:3] == ["link", str(eth0["index"]), "eth0"]
+    lines = text.splitlines()
+    at = next(
+        i for i, x in enumerate(lines) if x.split()[:3] == ["link", str(eth0["index"]), "eth0"]
     )
-    assert "UP" in eth0_line and "rx 0 pkts" not in eth0_line and "tx 0 pkts" not in eth0_line
+    counters = lines[at + 1].split()
+    assert "UP" in lines[at] and counters[0] == "rx" and counters[5] == "tx"
+    assert "rx 0 pkts" not in lines[at + 1] and "tx 0 pkts" not in lines[at + 1]
+    assert max(len(x) for x in lines) <= 80, "show fits a terminal of 80 columns"
     assert f"interface eth0 (host name {src})" in text
     assert "address eth0 inet 192.0.2.10/24 scope global" in text
     assert "route default via 192.0.2.1 dev eth0 proto 220" in text
