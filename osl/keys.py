@@ -71,14 +71,42 @@ def _check_id(value: str, what: str) -> None:
 def generate_key(container_id: str) -> str:
     """Return the sandbox key of *container_id*: ``netns_dir()/container_id[:12]``.
 
-    Ids that are empty, ``.`` or ``..``, or contain ``/``, ``..`` or NUL are a ``ValueError``.
+    An id that starts with ``-`` is the overlay driver's (``"-" + network id``): its key is
+    the existing one named ``<n>-<network id[:10]>`` with the highest ``n`` above 0, as
+    moby's ``osl.GenerateKey`` reads it from the key directory (``FileNotFoundError`` when
+    there is none; names with no number before the id are passed over, where the
+    original gives up). Ids that are empty, ``.`` or ``..``, or contain ``/``, ``..`` or
+    NUL are a ``ValueError``.
     """
     if not isinstance(container_id, str):
         raise TypeError(f"container id must be a str, not {type(container_id).__name__}")
     _check_id(container_id, "container id")
+    if container_id.startswith("-"):
+        container_id = _overlay_key_name(container_id)
     name = container_id[:12]
     _check_id(name, "sandbox key name")
     return os.path.join(netns_dir(), name)
+
+
+def _overlay_key_name(container_id: str) -> str:
+    suffix = container_id[:11]
+    best, name = 0, ""
+    try:
+        entries = os.listdir(netns_dir())
+    except FileNotFoundError:
+        entries = []
+    for entry in entries:
+        if not entry.endswith(suffix):
+            continue
+        index = entry[: -len(suffix)]
+        if index.isascii() and index.isdigit() and int(index) > best:  # untrusted: digits only
+            best, name = int(index), entry
+    if not name:
+        raise FileNotFoundError(
+            errno.ENOENT,
+            f"no overlay sandbox key <n>{suffix} in {netns_dir()} for id {container_id!r}",
+        )
+    return name
 
 
 _prepare_lock = threading.Lock()
