@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from typing import Any, Callable
 
 import osl
-from osl import netns
+from osl import linkwait, netns
 from osl.netlink import Client
 
 SANDBOXES = 3
@@ -88,32 +88,19 @@ def _udp_round(
         return got
 
 
-BR_STATE_FORWARDING = 3  # <linux/if_bridge.h>
-IF_OPER_UP = 6  # <linux/if.h>
-
-
-def _forwarding(link: Any) -> bool:
-    info = link.get("linkinfo")
-    data = info.get("slave_data") if info is not None else None
-    return data is not None and data.get("state") == BR_STATE_FORWARDING
-
-
-def _oper_up(link: Any) -> bool:
-    return link.get("operstate") == IF_OPER_UP
-
-
 def _wait_links(
-    rt: Client, names: list[str], ready: Callable[[Any], bool], what: str, limit: float = 5.0
+    rt: Client,
+    names: list[str],
+    ready: Callable[[Any], bool],
+    what: str,
+    netns: Any = None,
+    limit: float = 5.0,
 ) -> None:
-    """Wait until ``ready`` holds for each link. The kernel enables a bridge port only once
-    its carrier is up, and marks a link operationally up, both when linkwatch reports it,
-    asynchronously (up to a second later under load); what is sent before is dropped."""
-    deadline = time.monotonic() + limit
+    """Wait until ``ready`` holds for each link, on the kernel's link events (see
+    ``osl.linkwait``: a port forwards, a link is operationally up, when linkwatch says so,
+    asynchronously; what is sent before is dropped)."""
     for name in names:
-        while not ready(rt.link(name)):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{name} is not {what} after {limit:g} s")
-            time.sleep(0.005)
+        linkwait.wait_link(rt, rt.index(name), ready, f"{name} is not {what}", limit, netns)
 
 
 def _mounts_under(path: str) -> list[str]:
@@ -184,13 +171,13 @@ def _demo(steps: _Steps, keydir: str, report: dict) -> None:
         steps.run(
             "wait until every bridge port forwards",
             lambda: _wait_links(
-                host, [f"veth{i}h" for i in range(SANDBOXES)], _forwarding, "forwarding"
+                host, [f"veth{i}h" for i in range(SANDBOXES)], linkwait.forwarding, "forwarding"
             ),
         )
 
         def eth0s_up() -> None:
             for sb in sandboxes:
-                _wait_links(sb.client, ["eth0"], _oper_up, "operationally up")
+                _wait_links(sb.client, ["eth0"], linkwait.oper_up, "operationally up", sb.key)
 
         steps.run("wait until every sandbox's eth0 is operationally up", eth0s_up)
         received = 0

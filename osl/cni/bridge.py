@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from ipaddress import ip_address, ip_interface
 
-from osl import sysctl
+from osl import linkwait, sysctl
 from osl.netlink import consts as C
 from osl.netlink import requests as R
 from osl.netlink.client import Client
@@ -30,8 +30,6 @@ if TYPE_CHECKING:  # typing costs ~5 ms at start-up: for type checkers only
 
 __all__ = ["add", "check", "delete"]
 
-BR_STATE_FORWARDING = 3  # <linux/if_bridge.h>
-IF_OPER_UP = 6  # <linux/if.h>
 PORT_WAIT = 5.0  # seconds a new bridge port may take to come up (the reference: 2.55 s)
 SETTLE_WAIT = 10.0  # seconds IPv6 DAD may take (the reference's SettleAddresses(10))
 DEFAULT = {4: "0.0.0.0/0", 6: "::/0"}
@@ -278,24 +276,13 @@ def _settle(cont: Client, index: int, ifname: str) -> None:
         time.sleep(0.001)
 
 
-def _port_ready(link: Any) -> bool:
-    info = link.get("linkinfo")
-    data = info.get("slave_data") if info is not None else None
-    forwarding = data is not None and data.get("state") == BR_STATE_FORWARDING
-    return forwarding and link.get("operstate") == IF_OPER_UP
-
-
 def _wait_port(host: Client, index: int, name: str) -> None:
-    """Wait until the new bridge port is operationally up and forwarding: the kernel does
-    both when linkwatch reports the carrier, asynchronously (up to a second later), and a
-    port that is not forwarding drops the container's first packets."""
-    deadline = time.monotonic() + PORT_WAIT
-    while not _port_ready(host.link(index)):
-        if time.monotonic() > deadline:
-            raise CniError(
-                spec.NOT_READY, f"bridge port {name} not up and forwarding after {PORT_WAIT:g} s"
-            )
-        time.sleep(0.002)
+    """Wait until the new bridge port is operationally up and forwarding (a port that is
+    not drops the container's first packets); code 102 after PORT_WAIT."""
+    try:
+        linkwait.wait_link(host, index, linkwait.forwarding, f"bridge port {name}", PORT_WAIT)
+    except TimeoutError as e:
+        raise CniError(spec.NOT_READY, f"bridge port {name} not up and forwarding", str(e))
 
 
 def _ensure_address(host: Client, br: Any, gw: Any, force: bool) -> None:
