@@ -29,11 +29,15 @@ class ExecIpam:
         self.stdin = stdin
         self.version = version
         self.lowered = False
+        self.exe: str | None = None  # found once, by ready() or the first call
 
     def _exec(self, command: str) -> dict | None:
         from . import delegate
 
-        return delegate.run(self.kind, command, self.call.environ, self.call.path, self.stdin)
+        self.exe = self.exe or delegate.find(self.kind, self.call.path)
+        return delegate.run(
+            self.kind, command, self.call.environ, self.call.path, self.stdin, self.exe
+        )
 
     def _run(self, command: str) -> dict | None:
         try:
@@ -68,7 +72,7 @@ class ExecIpam:
     def ready(self) -> None:
         from . import delegate
 
-        delegate.find(self.kind, self.call.path)
+        self.exe = delegate.find(self.kind, self.call.path)
 
     def add(self) -> dict:
         answer = self._run("ADD")
@@ -151,7 +155,7 @@ def _dispatch(call: Call, stdin: bytes) -> dict | None:
     else:
         ipam = ExecIpam(conf.ipam_type, call, stdin, conf.version)
         if call.command == "STATUS" and conf.ipam_type:
-            _status(ipam, call, conf.version)
+            _status(ipam, conf.version)
         elif call.command == "GC" and conf.ipam_type and ipam.speaks(conf.version):
             ipam.gc()
     if call.command in ("STATUS", "GC"):
@@ -167,12 +171,10 @@ def _dispatch(call: Call, stdin: bytes) -> dict | None:
     return None
 
 
-def _status(ipam: ExecIpam, call: Call, version: str) -> None:
+def _status(ipam: ExecIpam, version: str) -> None:
     """STATUS: the IPAM plugin must be there; asked its own STATUS when it speaks 1.1.0."""
-    from . import delegate
-
     try:
-        delegate.find(ipam.kind, call.path)
+        ipam.ready()
     except CniError as e:
         raise CniError(spec.NOT_AVAILABLE, e.msg, e.details) from None
     if ipam.speaks(version):
