@@ -444,6 +444,17 @@ def _same_mac(said: dict, link: Any) -> None:
         raise _failed(f"{said['name']} MAC is {_mac(link)}, prevResult says {said['mac']}")
 
 
+def _link_as_said(rt: Client, said: dict, kind: str, label: str, where: str) -> Any:
+    """CHECK: the link ``prevResult`` names (``said``) is there, of ``kind``, with its MAC."""
+    link = _find(rt, said["name"])
+    if link is None:
+        raise _failed(f"{label} not found in {where}")
+    if _kind(link) != kind:
+        raise _failed(f"{said['name']} is not a {kind}", f"it is a {_kind(link)}")
+    _same_mac(said, link)
+    return link
+
+
 def check(call: Call, conf: BridgeConf, ipam: Ipam) -> None:
     """CHECK: the bridge, the container's veth and its peer on the bridge, the addresses
     and routes of ``prevResult`` are all there as ADD made them (the reference's checks)."""
@@ -476,12 +487,7 @@ def _check(call: Call, conf: BridgeConf, prev: dict, host: Client, cont: Client)
         raise _failed(f"prevResult names no interface {conf.bridge} (the bridge)")
     if bridge.get("sandbox"):
         raise _failed(f"bridge {conf.bridge} should not be in a sandbox")
-    br = _find(host, conf.bridge)
-    if br is None:
-        raise _failed(f"bridge {conf.bridge} not found in the host")
-    if _kind(br) != "bridge":
-        raise _failed(f"{conf.bridge} is not a bridge", f"it is a {_kind(br)}")
-    _same_mac(bridge, br)
+    br = _link_as_said(host, bridge, "bridge", f"bridge {conf.bridge}", "the host")
     promisc = bool(br.ifi_flags & C.IFF_PROMISC)
     if promisc != conf.promisc:
         raise _failed(
@@ -490,12 +496,7 @@ def _check(call: Call, conf: BridgeConf, prev: dict, host: Client, cont: Client)
         )
     if inside is None:
         raise _failed(f"prevResult names no {call.ifname} in sandbox {call.netns}")
-    link = _find(cont, call.ifname)
-    if link is None:
-        raise _failed(f"{call.ifname} not found in {call.netns}")
-    if _kind(link) != "veth":
-        raise _failed(f"{call.ifname} is not a veth", f"it is a {_kind(link)}")
-    _same_mac(inside, link)
+    link = _link_as_said(cont, inside, "veth", call.ifname, call.netns)
     peer_index = link.get("link")
     found = False
     for iface in interfaces:
