@@ -189,6 +189,27 @@ def _is_bridge(ns: str, name: str) -> bool:
     return link.get("linkinfo", {}).get("info_kind") == "bridge"
 
 
+class Sides:
+    """Makes sides (``sides("ref")``) in a temporary directory, and closes every one it
+    made when the ``with`` block ends, also when a test fails."""
+
+    def __init__(self, tmp: str) -> None:
+        self.tmp = tmp
+        self.made: list[Side] = []
+
+    def __call__(self, name: str = "osl") -> Side:
+        side = Side(name, self.tmp)
+        self.made.append(side)
+        return side
+
+    def __enter__(self) -> Sides:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for side in self.made:
+            side.close()
+
+
 # Fields that differ from run to run whatever the plugin: counters, timers, ids.
 _VOLATILE = {
     "ifindex",

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 from ipaddress import ip_address, ip_interface
 from typing import Any, Callable
 
 import pytest
 
-from tests.test_cli import REPO, Sb, ip, osl
+from tests.test_cli import Sb, _start_monitor, ip, osl
 
 pytestmark = [pytest.mark.kernel]
 
@@ -307,23 +304,19 @@ def test_every_commands_json_matches_its_schema(sandbox: Sb) -> None:
 
 def _monitor_events(key: str) -> Any:
     """``osl --json monitor KEY`` while a link, address, route and neighbor change."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "osl", "--json", "monitor", key],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
+    proc = _start_monitor(["--json", "monitor", key, "--timeout", "2"], key)
     try:
-        time.sleep(0.5)
         ns = os.path.basename(key)
         ip("-n", ns, "link", "set", "lo", "down")
         ip("-n", ns, "link", "set", "lo", "up")
         ip("-n", ns, "addr", "add", "192.0.2.99/32", "dev", "lo")
         ip("-n", ns, "neigh", "add", "192.0.2.98", "lladdr", "02:42:c0:00:02:62", "dev", "eth0")
-        time.sleep(0.5)
+        out, err = proc.communicate(timeout=60)
     finally:
-        proc.terminate()
-        out, _ = proc.communicate(timeout=10)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
     events = [json.loads(line) for line in out.splitlines() if line.strip()]
     kinds = {e["event"] for e in events}
     assert {"link", "address", "route", "neighbor"} <= kinds, kinds

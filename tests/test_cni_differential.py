@@ -62,16 +62,8 @@ MATRIX: dict[str, tuple[dict, int, str]] = {
 def sides(tmp_path: Any) -> Any:
     if not O.have_reference():
         pytest.fail("the reference plugins are not installed (containernetworking-plugins)")
-    made: list[O.Side] = []
-
-    def make(name: str) -> O.Side:
-        side = O.Side(name, str(tmp_path))
-        made.append(side)
-        return side
-
-    yield make
-    for side in made:
-        side.close()
+    with O.Sides(str(tmp_path)) as make:
+        yield make
 
 
 def _differences(a: Any, b: Any, where: str = "") -> list[str]:

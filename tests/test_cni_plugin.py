@@ -29,16 +29,8 @@ def net(version: str = "1.0.0", ranges: list | None = V4, **fields: Any) -> dict
 
 @pytest.fixture
 def side(tmp_path: Any) -> Any:
-    made: list[O.Side] = []
-
-    def make(name: str = "osl") -> O.Side:
-        s = O.Side(name, str(tmp_path))
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        s.close()
+    with O.Sides(str(tmp_path)) as make:
+        yield make
 
 
 def _host_links(s: O.Side) -> list:
