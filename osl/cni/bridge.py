@@ -26,30 +26,26 @@ from .spec import Call, CniError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~5 ms at start-up: for type checkers only
-    from typing import Any
+    from typing import Any, Protocol
+
+    class Ipam(Protocol):
+        """What ADD/DEL/CHECK ask of the IPAM: plugin.ExecIpam or hostlocal.HostLocal."""
+
+        def ready(self) -> None:
+            """Raise the CniError that would stop ADD before any change."""
+
+        def add(self) -> dict: ...
+
+        def delete(self) -> None: ...
+
+        def check(self) -> None: ...
+
 
 __all__ = ["add", "check", "delete"]
 
 PORT_WAIT = 5.0  # seconds a new bridge port may take to come up (the reference: 2.55 s)
 SETTLE_WAIT = 10.0  # seconds IPv6 DAD may take (the reference's SettleAddresses(10))
 DEFAULT = {4: "0.0.0.0/0", 6: "::/0"}
-
-
-class Ipam:
-    """What ADD/DEL/CHECK ask of the configured IPAM (an exec'd plugin or osl's own)."""
-
-    def ready(self) -> None:
-        """Raise the CniError that would stop ADD before any change (plugin missing)."""
-        raise NotImplementedError
-
-    def add(self) -> dict:
-        raise NotImplementedError
-
-    def delete(self) -> None:
-        raise NotImplementedError
-
-    def check(self) -> None:
-        raise NotImplementedError
 
 
 def kernel_error(e: OSError, step: str) -> CniError:
