@@ -90,25 +90,21 @@ def check_version(version: Any) -> str:
     return version
 
 
-# SPEC.md, "Parameters": container ids; interface names as the kernel takes them
-# (dev_valid_name: at most 15 bytes, no '/', ':' or white space, not '.' or '..').
+# SPEC.md, "Parameters": container ids
 _CONTAINER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 
 
 def check_ifname(name: str, what: str = "CNI_IFNAME") -> str:
-    if (
-        not name
-        or len(name.encode()) > 15
-        or name in (".", "..")
-        or any(c in name for c in "/:")
-        or any(c.isspace() for c in name)
-    ):
+    """``name`` if the kernel takes it for an interface name (the codec's one rule,
+    osl.netlink.requests.check_ifname), else code 4 naming ``what``."""
+    from osl.netlink.requests import check_ifname as kernel_rule  # ADD/DEL/CHECK load it
+
+    try:
+        return kernel_rule(name)
+    except (TypeError, ValueError) as e:
         raise CniError(
-            INVALID_ENVIRONMENT,
-            f"{what} {name!r} is not a valid interface name",
-            "1 to 15 bytes, no '/', ':' or white space, not '.' or '..'",
-        )
-    return name
+            INVALID_ENVIRONMENT, f"{what} {name!r} is not a valid interface name", str(e)
+        ) from None
 
 
 class Call:
