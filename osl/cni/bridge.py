@@ -10,7 +10,8 @@ import errno
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from ipaddress import ip_address, ip_interface
 
 from osl import linkwait, sysctl
@@ -67,6 +68,20 @@ def open_netns(path: str) -> NetNS:
         raise CniError(
             spec.INVALID_ENVIRONMENT, f"CNI_NETNS {path} is not a network namespace", str(e)
         ) from None
+
+
+@contextmanager
+def _clients(path: str) -> Iterator[tuple[NetNS, Client, Client]]:
+    """The container's namespace at ``path`` and clients of the host and of it, closed
+    after; a kernel refusal on the way out is code 100."""
+    ns = open_netns(path)
+    try:
+        with Client() as host, Client(ns) as cont:
+            yield ns, host, cont
+    except NetlinkError as e:
+        raise kernel_error(e, e.what) from None
+    finally:
+        ns.close()
 
 
 def _find(rt: Client, link: str | int) -> Any:
@@ -315,10 +330,7 @@ def _ensure_address(host: Client, br: Any, gw: Any, force: bool) -> None:
 def add(call: Call, conf: BridgeConf, ipam: Ipam) -> dict:
     """ADD: the container joins the bridge; the result (1.x shape). What can be checked
     before a change is checked first: the namespace, the interface name, the IPAM plugin."""
-    ns = open_netns(call.netns)
-    host = Client()
-    cont = Client(ns)
-    try:
+    with _clients(call.netns) as (ns, host, cont):
         if _find(cont, call.ifname) is not None:
             raise CniError(
                 spec.CONFLICT,
@@ -329,12 +341,6 @@ def add(call: Call, conf: BridgeConf, ipam: Ipam) -> dict:
             ipam.ready()
         br = _ensure_bridge(host, conf)
         return _add(call, conf, ipam, host, ns, cont, br)
-    except NetlinkError as e:
-        raise kernel_error(e, e.what) from None
-    finally:
-        cont.close()
-        host.close()
-        ns.close()
 
 
 def _add(
@@ -459,17 +465,8 @@ def check(call: Call, conf: BridgeConf, ipam: Ipam) -> None:
     prev = conf.prev_result
     if prev is None:
         raise CniError(spec.INVALID_CONFIG, "CHECK needs prevResult", "the runtime passes ADD's")
-    ns = open_netns(call.netns)
-    host = Client()
-    cont = Client(ns)
-    try:
+    with _clients(call.netns) as (_ns, host, cont):
         _check(call, conf, prev, host, cont)
-    except NetlinkError as e:
-        raise kernel_error(e, e.what) from None
-    finally:
-        cont.close()
-        host.close()
-        ns.close()
 
 
 def _check(call: Call, conf: BridgeConf, prev: dict, host: Client, cont: Client) -> None:
