@@ -1272,18 +1272,28 @@ def _start_monitor(args: list[str], netns_key: str | None) -> subprocess.Popen:
     return proc
 
 
-@pytest.mark.kernel
-def test_monitor_json_streams_the_sandboxs_link_and_address_events(sandbox: Sb) -> None:
-    proc = _start_monitor(["monitor", sandbox.key, "--timeout", "2", "--json"], sandbox.key)
+def _monitor_while(args: list[str], netns_key: str | None, act: Callable[[], Any]) -> str:
+    """What ``osl ARGS`` (a monitor ended by its --timeout) prints while ``act`` runs; it
+    must exit 0. Killed if the test fails first."""
+    proc = _start_monitor(args, netns_key)
     try:
-        ip("-n", sandbox.name, "link", "add", "climon0", "type", "veth", "peer", "name", "climon1")
-        ip("-n", sandbox.name, "addr", "add", "198.51.100.7/24", "dev", "climon0")
+        act()
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, err
+    return out
+
+
+@pytest.mark.kernel
+def test_monitor_json_streams_the_sandboxs_link_and_address_events(sandbox: Sb) -> None:
+    def act() -> None:
+        ip("-n", sandbox.name, "link", "add", "climon0", "type", "veth", "peer", "name", "climon1")
+        ip("-n", sandbox.name, "addr", "add", "198.51.100.7/24", "dev", "climon0")
+
+    out = _monitor_while(["monitor", sandbox.key, "--timeout", "2", "--json"], sandbox.key, act)
     events = [json.loads(line) for line in out.splitlines()]
     assert any(e["event"] == "link" and e.get("ifname") == "climon0" for e in events), out
     assert any(
@@ -1295,17 +1305,14 @@ def test_monitor_json_streams_the_sandboxs_link_and_address_events(sandbox: Sb) 
 
 @pytest.mark.kernel
 def test_monitor_text_without_key_watches_the_callers_namespace(kernel: None) -> None:
-    proc = _start_monitor(["monitor", "--timeout", "2"], None)
-    try:
+    def act() -> None:
         ip("link", "add", "climon2", "type", "veth", "peer", "name", "climon3")
         ip("link", "del", "climon2")
-        out, err = proc.communicate(timeout=60)
+
+    try:
+        out = _monitor_while(["monitor", "--timeout", "2"], None, act)
     finally:
         ip("link", "del", "climon2", check=False)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
     lines = out.splitlines()
     assert any(re.match(r"\[LINK\] \d+: climon2@climon3: <", x) for x in lines), out
     assert any(re.match(r"\[LINK\] Deleted \d+: climon2", x) for x in lines), out
@@ -1319,18 +1326,14 @@ def test_monitor_filters_stamps_and_details_in_ip_monitors_words(sandbox: Sb) ->
     ip("-n", ns, "link", "set", "climon5", "up")
     ip("-n", ns, "link", "set", "climon4", "up")
     argv = ["monitor", sandbox.key, "--timeout", "2", "--events", "route,neighbor"]
-    proc = _start_monitor([*argv, "--timestamp", "-d"], sandbox.key)
-    try:
+
+    def act() -> None:
         ip("-n", ns, "addr", "add", "198.51.100.7/24", "dev", "climon4")  # its route shows
         ip("-n", ns, "neigh", "add", "198.51.100.9", "lladdr", "02:42:c0:00:02:19", "dev",
            "climon4", "nud", "permanent")  # fmt: skip
         ip("-n", ns, "neigh", "del", "198.51.100.9", "dev", "climon4")
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
+
+    out = _monitor_while([*argv, "--timestamp", "-d"], sandbox.key, act)
     events = [x for x in out.splitlines() if not x.startswith("    ")]
     details = [x for x in out.splitlines() if x.startswith("    ")]
     stamp = r"\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\] "

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.test_cli import Sb, _start_monitor, ip, osl
+from tests.test_cli import Sb, _monitor_while, ip, osl
 
 pytestmark = [pytest.mark.kernel]
 
@@ -304,19 +304,15 @@ def test_every_commands_json_matches_its_schema(sandbox: Sb) -> None:
 
 def _monitor_events(key: str) -> Any:
     """``osl --json monitor KEY`` while a link, address, route and neighbor change."""
-    proc = _start_monitor(["--json", "monitor", key, "--timeout", "2"], key)
-    try:
-        ns = os.path.basename(key)
+    ns = os.path.basename(key)
+
+    def act() -> None:
         ip("-n", ns, "link", "set", "lo", "down")
         ip("-n", ns, "link", "set", "lo", "up")
         ip("-n", ns, "addr", "add", "192.0.2.99/32", "dev", "lo")
         ip("-n", ns, "neigh", "add", "192.0.2.98", "lladdr", "02:42:c0:00:02:62", "dev", "eth0")
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
+
+    out = _monitor_while(["--json", "monitor", key, "--timeout", "2"], key, act)
     events = [json.loads(line) for line in out.splitlines() if line.strip()]
     kinds = {e["event"] for e in events}
     assert {"link", "address", "route", "neighbor"} <= kinds, kinds
